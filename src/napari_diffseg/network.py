@@ -1,0 +1,61 @@
+"""The per-image CNN of differentiable feature clustering."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def build_network(in_channels: int, channels: int, n_conv: int) -> nn.Sequential:
+    """Build the clustering network of Kim, Kanezaki & Tanaka (2020).
+
+    ``conv3x3(C -> q) -> ReLU -> BN``, then ``n_conv - 1`` times ``conv3x3(q -> q) -> ReLU -> BN``,
+    then ``conv1x1(q -> q) -> BN``. The final BatchNorm gives every channel zero mean and
+    unit variance, so that the argmax over channels compares them fairly.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of image channels ``C``.
+    channels : int
+        Number of feature channels ``q``.
+    n_conv : int
+        Number of 3x3 blocks.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The network with PyTorch's default initialisation (as the reference).
+    """
+    layers: list[nn.Module] = []
+    width = in_channels
+    for _ in range(n_conv):
+        layers += [nn.Conv2d(width, channels, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(channels)]
+        width = channels
+    layers += [nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels)]
+    return nn.Sequential(*layers)
+
+
+def receptive_radius(n_conv: int) -> int:
+    """Pixels of context on each side that one output pixel depends on."""
+    return n_conv
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(network: nn.Sequential, batch: torch.Tensor) -> None:
+    """Set every BatchNorm's running statistics to the exact statistics of ``batch``.
+
+    After this, eval mode on ``batch`` reproduces the train-mode forward pass, and other
+    images are normalised with the statistics of the training image.
+    """
+    norms = [m for m in network.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [m.momentum for m in norms]
+    was_training = network.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: one batch gives its exact statistics
+    network.train()
+    network(batch)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    network.train(was_training)

@@ -1,0 +1,193 @@
+"""Parameters of differentiable feature clustering and the named presets.
+
+``paper`` reproduces the reference implementation of Kim, Kanezaki & Tanaka (2020);
+``fast`` is the interactive default, tuned by measurement (see ``docs/benchmarks.md``).
+Every field can be overridden by keyword in :func:`resolve_params`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Normalization = Literal["reference", "percentile"]
+FinalForward = Literal["train", "eval"]
+Unpainted = Literal["assign", "keep"]
+Optimizer = Literal["sgd", "adam"]
+
+
+@dataclass(frozen=True)
+class Params:
+    """All knobs of one clustering run.
+
+    Attributes
+    ----------
+    channels : int
+        Number of feature channels ``q`` (the upper bound on the number of clusters).
+    n_conv : int
+        Number of 3x3 convolution blocks (conv -> ReLU -> BatchNorm).
+    optimizer : {"sgd", "adam"}
+        Optimiser; SGD uses ``momentum``.
+    lr : float
+        Learning rate.
+    momentum : float
+        SGD momentum.
+    sim_weight, con_weight, scribble_weight : float
+        Weights of the similarity, spatial-continuity and scribble losses.
+    min_labels : int or None
+        Stop once the number of pseudo-labels is at most this. ``None`` means 3 without
+        scribbles, else the number of painted classes (at least 2).
+    max_iter : int
+        Upper bound on training iterations.
+    refine_iter : int
+        Upper bound on iterations of a warm-started refinement with edited scribbles.
+    train_pixels : int or None
+        Train on random crops holding at most this many pixels per iteration (``None``:
+        the whole image at full resolution, as the reference does).
+    crop_size : int
+        Side of the square crops used when ``train_pixels`` limits training.
+    smooth_sigma : float
+        Gaussian pre-smoothing of the input in pixels (0 disables it).
+    min_size : int
+        Connected components smaller than this are merged into their neighbours after
+        labelling (0 disables it).
+    normalization : {"reference", "percentile"}
+        ``"reference"`` divides 8-bit images by 255 like the reference (other dtypes are
+        normalised robustly); ``"percentile"`` always stretches the 1-99.8 percentiles.
+    final_forward : {"train", "eval"}
+        BatchNorm mode of the forward pass that gives the final labels of the training
+        image: ``"train"`` (batch statistics, as the reference) or ``"eval"``
+        (re-calibrated running statistics; required when training on crops).
+    unpainted : {"assign", "keep"}
+        With scribbles, ``"assign"`` gives every pixel one of the painted ids;
+        ``"keep"`` lets clusters no scribble claims keep ids above the largest painted id.
+    threads : int or None
+        Torch CPU threads while this run executes (``None``: leave torch's setting).
+    """
+
+    channels: int = 100
+    n_conv: int = 2
+    optimizer: Optimizer = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    sim_weight: float = 1.0
+    con_weight: float = 1.0
+    scribble_weight: float = 0.5
+    min_labels: int | None = None
+    max_iter: int = 1000
+    refine_iter: int = 50
+    train_pixels: int | None = None
+    crop_size: int = 128
+    smooth_sigma: float = 0.0
+    min_size: int = 0
+    normalization: Normalization = "reference"
+    final_forward: FinalForward = "train"
+    unpainted: Unpainted = "assign"
+    threads: int | None = None
+
+    def replace(self, **changes: Any) -> Params:
+        """Return a copy with ``changes`` applied and validated."""
+        return _validated(dataclasses.replace(self, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as a plain, JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Params] = {
+    "paper": Params(),
+    "fast": Params(
+        channels=32,
+        n_conv=2,
+        optimizer="sgd",
+        lr=0.1,
+        max_iter=120,
+        refine_iter=30,
+        train_pixels=65536,
+        crop_size=128,
+        normalization="percentile",
+        final_forward="eval",
+        threads=None,
+    ),
+}
+
+_CHOICES = {
+    "optimizer": ("sgd", "adam"),
+    "normalization": ("reference", "percentile"),
+    "final_forward": ("train", "eval"),
+    "unpainted": ("assign", "keep"),
+}
+_POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
+_NON_NEGATIVE_INTS = ("refine_iter", "min_size")
+_NON_NEGATIVE_FLOATS = ("lr", "momentum", "sim_weight", "con_weight", "scribble_weight", "smooth_sigma")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validated(params: Params) -> Params:
+    for name, allowed in _CHOICES.items():
+        if getattr(params, name) not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(params, name)!r}")
+    for name in _POSITIVE_INTS:
+        value = getattr(params, name)
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    for name in _NON_NEGATIVE_INTS:
+        value = getattr(params, name)
+        if not _is_int(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+    for name in _NON_NEGATIVE_FLOATS:
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+    if params.channels < 2:
+        raise ValueError(f"channels must be at least 2; got {params.channels}")
+    if params.min_labels is not None and (not _is_int(params.min_labels) or params.min_labels < 1):
+        raise ValueError(f"min_labels must be a positive integer or None; got {params.min_labels!r}")
+    if params.train_pixels is not None and (not _is_int(params.train_pixels) or params.train_pixels < 64):
+        raise ValueError(f"train_pixels must be an integer >= 64 or None; got {params.train_pixels!r}")
+    if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
+        raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
+    if params.train_pixels is not None and params.final_forward == "train":
+        raise ValueError("final_forward='train' needs train_pixels=None (training on the whole image)")
+    return params
+
+
+def resolve_params(preset: str | Params = "fast", **overrides: Any) -> Params:
+    """Return the parameters of a preset with keyword overrides applied.
+
+    Parameters
+    ----------
+    preset : str or Params
+        ``"fast"`` (default), ``"paper"``, or a :class:`Params` instance.
+    **overrides
+        Any field of :class:`Params`.
+
+    Returns
+    -------
+    Params
+        Validated parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset, an unknown parameter name or an invalid value.
+    """
+    if isinstance(preset, Params):
+        base = preset
+    elif isinstance(preset, str) and preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(Params)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}; valid parameters are {', '.join(sorted(fields))}"
+        )
+    if base.train_pixels is not None and "train_pixels" in overrides and overrides["train_pixels"] is None:
+        overrides.setdefault("final_forward", "train")
+    return base.replace(**overrides)

@@ -1,0 +1,215 @@
+"""Turn user images and scribbles into the arrays the network trains on.
+
+Pure numpy / scikit-image: no torch here, so the napari layer can validate inputs cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SIDE = 8
+_SUPPORTED_KINDS = "biuf"
+
+
+@dataclass(frozen=True)
+class Scribbles:
+    """Scribbles mapped to network channels.
+
+    Attributes
+    ----------
+    targets : numpy.ndarray
+        int64 (H, W) map: channel index of each painted pixel, -1 where unlabeled.
+    ids : numpy.ndarray
+        The painted label ids in channel order (sorted ascending).
+    """
+
+    targets: np.ndarray
+    ids: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        """Number of painted classes."""
+        return int(self.ids.size)
+
+
+def channels_last(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarray, bool]:
+    """Return ``image`` as (H, W, C) and whether it is RGB(A).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2D grayscale, (H, W, 3|4) RGB(A), or 3D with an explicit ``channel_axis``.
+    channel_axis : int or None
+        Axis holding channels. ``None`` guesses like napari: 2D is grayscale and a
+        trailing axis of 3 or 4 entries is RGB(A); anything else must say where channels are.
+
+    Raises
+    ------
+    ValueError
+        For any other dimensionality, or a 3D image with no channel axis to guess.
+    """
+    if image.ndim == 2:
+        if channel_axis is not None:
+            raise ValueError(
+                f"a 2D image has no channel axis; pass channel_axis=None (got {channel_axis})"
+            )
+        return image[..., None], False
+    if image.ndim != 3:
+        raise ValueError(
+            f"expected a 2D image (H, W) or 3D with channels, got {image.ndim}D with shape "
+            f"{image.shape}; for stacks use segment_stack or pick one slice"
+        )
+    if channel_axis is None:
+        if image.shape[-1] in (3, 4):
+            return image, True
+        raise ValueError(
+            f"cannot tell which axis of shape {image.shape} holds channels; pass channel_axis "
+            "(e.g. channel_axis=0 for (C, H, W)), or use segment_stack for a (Z, Y, X) stack"
+        )
+    if not -3 <= channel_axis < 3:
+        raise ValueError(f"channel_axis {channel_axis} is out of range for a 3D image")
+    return np.moveaxis(image, channel_axis, -1), False
+
+
+def check_dtype(array: np.ndarray, what: str = "image") -> None:
+    """Raise TypeError unless ``array`` holds booleans, integers or real floats."""
+    if array.dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(
+            f"unsupported {what} dtype {array.dtype}; convert it to an integer or float array"
+        )
+
+
+def prepare_image(
+    image: np.ndarray,
+    channel_axis: int | None = None,
+    *,
+    normalization: str = "percentile",
+    smooth_sigma: float = 0.0,
+) -> np.ndarray:
+    """Normalise an image to a float32 (C, H, W) array in [0, 1].
+
+    Parameters
+    ----------
+    image : array_like
+        2D, RGB(A) or multichannel image of any real dtype; NaN/inf pixels are filled
+        with the channel's median so they get a label like every other pixel.
+    channel_axis : int or None
+        See :func:`channels_last`.
+    normalization : {"percentile", "reference"}
+        ``"percentile"`` maps the 1st-99.8th percentiles to [0, 1] (jointly for RGB,
+        per channel otherwise); ``"reference"`` divides uint8 by 255 and otherwise
+        falls back to ``"percentile"``.
+    smooth_sigma : float
+        Gaussian smoothing in pixels, applied after normalisation (0: none).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (C, H, W); the alpha channel of RGBA is dropped.
+    """
+    image = np.asarray(image)
+    check_dtype(image)
+    hwc, rgb = channels_last(image, channel_axis)
+    if rgb and hwc.shape[-1] == 4:
+        hwc = hwc[..., :3]
+    height, width = hwc.shape[:2]
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise ValueError(
+            f"image is {height}x{width} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
+        )
+    if normalization == "reference" and hwc.dtype == np.uint8:
+        data = hwc.astype(np.float32) / 255.0
+    else:
+        data = _percentile_normalize(_fill_nonfinite(hwc.astype(np.float32)), joint=rgb)
+    if smooth_sigma > 0:
+        from skimage.filters import gaussian
+
+        data = gaussian(data, sigma=smooth_sigma, channel_axis=-1, preserve_range=True)
+    return np.ascontiguousarray(np.moveaxis(data, -1, 0), dtype=np.float32)
+
+
+def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return data
+    data = data.copy()
+    for c in range(data.shape[-1]):
+        channel, mask = data[..., c], bad[..., c]
+        finite = channel[~mask]
+        channel[mask] = np.median(finite) if finite.size else 0.0
+    return data
+
+
+def _percentile_normalize(data: np.ndarray, *, joint: bool, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    axes = None if joint else (0, 1)
+    lo = np.percentile(data, low, axis=axes, keepdims=True)
+    hi = np.percentile(data, high, axis=axes, keepdims=True)
+    span = hi - lo
+    # Where the percentiles coincide (a constant or near-binary channel) use min/max instead.
+    flat = span <= 0
+    if np.any(flat):
+        lo = np.where(flat, data.min(axis=axes, keepdims=True), lo)
+        hi = np.where(flat, data.max(axis=axes, keepdims=True), hi)
+        span = hi - lo
+    scaled = (data - lo) / np.where(span > 0, span, 1.0)
+    return np.clip(scaled, 0.0, 1.0, out=scaled)
+
+
+def prepare_scribbles(scribbles: np.ndarray | None, shape: tuple[int, int]) -> Scribbles:
+    """Map napari-style scribbles (0 = unlabeled, positive ids = classes) to channels.
+
+    Parameters
+    ----------
+    scribbles : array_like or None
+        Integer (or boolean) array of the image's spatial ``shape``; ``None`` or all
+        zeros means an unsupervised run.
+    shape : tuple of int
+        Spatial (H, W) shape of the image.
+
+    Raises
+    ------
+    ValueError
+        On a shape mismatch (checked first), negative values or non-integral floats.
+    TypeError
+        On a non-numeric dtype.
+    """
+    if scribbles is None:
+        return Scribbles(np.full(shape, -1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    scribbles = np.asarray(scribbles)
+    if scribbles.shape != tuple(shape):
+        raise ValueError(
+            f"scribbles have shape {scribbles.shape} but the image's spatial shape is "
+            f"{tuple(shape)}; paint the scribbles on a layer of the image's shape"
+        )
+    check_dtype(scribbles, "scribbles")
+    if scribbles.dtype.kind == "f":
+        if not np.all(np.isfinite(scribbles)) or np.any(scribbles != np.round(scribbles)):
+            raise ValueError(
+                "scribbles must be integer class ids (0 = unlabeled); got non-integral floats"
+            )
+    if scribbles.dtype.kind != "b" and scribbles.size and scribbles.min() < 0:
+        raise ValueError("scribbles must be >= 0 (0 = unlabeled, positive ids are classes)")
+    ids_all = scribbles.astype(np.int64)
+    ids = np.unique(ids_all)
+    ids = ids[ids > 0]
+    targets = np.searchsorted(ids, ids_all).astype(np.int64)
+    targets[ids_all == 0] = -1
+    return Scribbles(targets, ids)
+
+
+def reference_scribbles(reference: np.ndarray) -> np.ndarray:
+    """Convert a reference-repository scribble image to napari ids.
+
+    The reference uses 255 for unlabeled and any other value ``v`` as class ``v``;
+    napari reserves 0 for unlabeled, so ``v`` becomes ``v + 1``.
+    """
+    reference = np.asarray(reference)
+    if reference.ndim == 3:
+        raise ValueError(
+            "reference scribbles must be a single-channel image (RGB scribble files give bogus classes)"
+        )
+    out = reference.astype(np.int64) + 1
+    out[reference == 255] = 0
+    return out

@@ -1,0 +1,502 @@
+"""The step-wise clustering trainer that ``segment``, the widget, the CLI and stacks drive.
+
+Read top-down: :class:`Progress` is what every iteration reports; :class:`Segmenter` holds
+one network, trains it iteration by iteration (:meth:`Segmenter.train`), refines it with
+edited scribbles (:meth:`Segmenter.refine`), labels its training image
+(:meth:`Segmenter.labels`) or another image (:meth:`Segmenter.predict`), and saves/loads
+its weights and parameters (:meth:`Segmenter.save`, :meth:`Segmenter.load`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .devices import resolve_device, torch_threads
+from .losses import clustering_loss
+from .memory import check_fits, training_bytes
+from .network import build_network, receptive_radius, recalibrate_batchnorm
+from .params import Params, resolve_params
+from .postprocess import merge_small_regions
+from .preprocess import Scribbles, prepare_image, prepare_scribbles
+
+_FORMAT = "napari-diffseg-model"
+_FORMAT_VERSION = 1
+_PREDICT_TILE = 1024
+_CALIBRATION_FACTOR = 4  # BatchNorm statistics come from up to 4x the pixels of one batch
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What one training iteration reports.
+
+    Attributes
+    ----------
+    iteration : int
+        Iterations completed in this call (1-based).
+    max_iter : int
+        Upper bound on iterations of this call.
+    n_labels : int
+        Distinct pseudo-labels before the update.
+    loss : float
+        Total loss of the iteration.
+    """
+
+    iteration: int
+    max_iter: int
+    n_labels: int
+    loss: float
+
+
+Callback = Callable[[Progress], Any]
+
+
+class Segmenter:
+    """Differentiable feature clustering of one image, step by step.
+
+    Parameters
+    ----------
+    preset : str or Params
+        ``"fast"`` (default) or ``"paper"``, or a :class:`~napari_diffseg.params.Params`.
+    seed : int
+        Seed of the network's initialisation and of the crop sampler.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    **params
+        Overrides of any :class:`~napari_diffseg.params.Params` field.
+
+    Examples
+    --------
+    >>> seg = Segmenter(preset="fast", seed=0)
+    >>> for progress in seg.train(image, scribbles):  # doctest: +SKIP
+    ...     print(progress.iteration, progress.n_labels)
+    >>> labels = seg.labels()  # doctest: +SKIP
+    """
+
+    def __init__(self, preset: str | Params = "fast", *, seed: int = 0, device: str = "auto", **params: Any):
+        self.params = resolve_params(preset, **params)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer; got {seed!r}")
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.network: torch.nn.Sequential | None = None
+        self.in_channels: int | None = None
+        self.channel_axis: int | None = None
+        self.scribble_ids = np.zeros(0, dtype=np.int64)
+        self._lut: np.ndarray | None = None
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._image: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+        self._scribbles: Scribbles | None = None
+        self._rng = np.random.default_rng(self.seed)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        image: np.ndarray,
+        scribbles: np.ndarray | None = None,
+        *,
+        channel_axis: int | None = None,
+        warm_start: bool = False,
+    ) -> Iterator[Progress]:
+        """Train on ``image`` and yield a :class:`Progress` after every iteration.
+
+        Training stops after ``max_iter`` iterations or once the number of pseudo-labels
+        falls to the floor (``min_labels``). Stop iterating (or ``close()`` the generator)
+        to cancel: the network keeps the weights of the last completed iteration.
+
+        Parameters
+        ----------
+        image : array_like
+            2D, RGB(A) or multichannel image (see :func:`~napari_diffseg.preprocess.channels_last`).
+        scribbles : array_like, optional
+            napari-style scribbles: 0 = unlabeled, positive ids = classes.
+        channel_axis : int, optional
+            Axis of ``image`` holding channels.
+        warm_start : bool
+            Continue from the current weights (an image with the same channel count is
+            required) instead of a freshly initialised network.
+        """
+        self._set_image(image, channel_axis)
+        self._set_scribbles(scribbles)
+        if not (warm_start and self.network is not None):
+            self._init_network()
+        return self._iterate(self.params.max_iter, stop_at_floor=True)
+
+    def refine(self, scribbles: np.ndarray | None) -> Iterator[Progress]:
+        """Continue training the current network with edited scribbles on the same image.
+
+        This is the correction loop: paint a stroke, refine, look at :meth:`labels`. It
+        runs at most ``refine_iter`` iterations from the current weights and optimiser
+        state and does not stop at the label floor.
+        """
+        if self.network is None or self._image is None:
+            raise RuntimeError("refine needs a trained model on an image; call train first")
+        self._set_scribbles(scribbles)
+        return self._iterate(self.params.refine_iter, stop_at_floor=False)
+
+    def fit(
+        self,
+        image: np.ndarray,
+        scribbles: np.ndarray | None = None,
+        *,
+        channel_axis: int | None = None,
+        callback: Callback | None = None,
+    ) -> Segmenter:
+        """Train to the end; ``callback(progress)`` may return False to stop early."""
+        run(self.train(image, scribbles, channel_axis=channel_axis), callback)
+        return self
+
+    def min_labels(self) -> int:
+        """The label floor at which training stops."""
+        if self.params.min_labels is not None:
+            return self.params.min_labels
+        n_classes = self.scribble_ids.size
+        return max(2, n_classes) if n_classes else 3
+
+    def _set_image(self, image: np.ndarray, channel_axis: int | None) -> None:
+        data = prepare_image(
+            image,
+            channel_axis,
+            normalization=self.params.normalization,
+            smooth_sigma=self.params.smooth_sigma,
+        )
+        if self.network is not None and self.in_channels != data.shape[0]:
+            self.network = None  # a different kind of image: the old weights do not apply
+        self.in_channels = data.shape[0]
+        self.channel_axis = channel_axis
+        pixels = data.shape[1] * data.shape[2]
+        train_pixels = pixels if self.params.train_pixels is None else min(pixels, self.params.train_pixels)
+        check_fits(
+            training_bytes(train_pixels, self.params.channels, self.params.n_conv, data.shape[0]),
+            self.device,
+            f"training on a {data.shape[1]}x{data.shape[2]} image with {self.params.channels} channels",
+        )
+        self._image = torch.from_numpy(data)[None].to(self.device)
+
+    def _set_scribbles(self, scribbles: np.ndarray | None) -> None:
+        assert self._image is not None
+        mapped = prepare_scribbles(scribbles, tuple(self._image.shape[-2:]))
+        if mapped.n_classes > self.params.channels:
+            raise ValueError(
+                f"{mapped.n_classes} scribble classes but only {self.params.channels} channels; "
+                "raise channels or paint fewer classes"
+            )
+        self._scribbles = mapped
+        self.scribble_ids = mapped.ids
+        self._targets = torch.from_numpy(mapped.targets)[None].to(self.device) if mapped.n_classes else None
+        self._lut = None
+
+    def _init_network(self) -> None:
+        assert self.in_channels is not None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            network = build_network(self.in_channels, self.params.channels, self.params.n_conv)
+        self.network = network.to(self.device)
+        self._rng = np.random.default_rng(self.seed)
+        self._optimizer = self._make_optimizer()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        assert self.network is not None
+        p = self.params
+        if p.optimizer == "adam":
+            return torch.optim.Adam(self.network.parameters(), lr=p.lr)
+        return torch.optim.SGD(self.network.parameters(), lr=p.lr, momentum=p.momentum)
+
+    def _iterate(self, max_iter: int, *, stop_at_floor: bool) -> Iterator[Progress]:
+        assert self.network is not None and self._optimizer is not None
+        if self._optimizer.param_groups[0]["params"][0] is not next(self.network.parameters()):
+            self._optimizer = self._make_optimizer()
+        floor = self.min_labels()
+        self._lut = None
+        for iteration in range(1, max_iter + 1):
+            with torch_threads(self.params.threads):
+                n_labels, loss = self._step()
+            self._lut = None
+            yield Progress(iteration, max_iter, n_labels, loss)
+            if stop_at_floor and n_labels <= floor:
+                return
+
+    def _step(self) -> tuple[int, float]:
+        assert self.network is not None and self._optimizer is not None
+        p = self.params
+        batch, targets = self._training_batch()
+        self.network.train()
+        response = self.network(batch)
+        pseudo = response.detach().argmax(1)
+        n_labels = int(torch.unique(pseudo).numel())
+        loss = clustering_loss(
+            response,
+            pseudo,
+            targets,
+            sim_weight=p.sim_weight,
+            con_weight=p.con_weight,
+            scribble_weight=p.scribble_weight,
+        )
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._optimizer.step()
+        return n_labels, float(loss.detach())
+
+    def _training_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The whole image, or a batch of random crops when ``train_pixels`` limits training."""
+        assert self._image is not None
+        image, targets = self._image, self._targets
+        height, width = image.shape[-2:]
+        budget = self.params.train_pixels
+        if budget is None or height * width <= budget:
+            return image, targets
+        corners = self._crop_corners(height, width, budget)
+        side_y, side_x = self._crop_shape(height, width)
+        crops = torch.cat([image[..., y : y + side_y, x : x + side_x] for y, x in corners])
+        if targets is None:
+            return crops, None
+        return crops, torch.cat([targets[..., y : y + side_y, x : x + side_x] for y, x in corners])
+
+    def _crop_shape(self, height: int, width: int) -> tuple[int, int]:
+        side = self.params.crop_size
+        return min(side, height), min(side, width)
+
+    def _crop_corners(self, height: int, width: int, budget: int) -> list[tuple[int, int]]:
+        side_y, side_x = self._crop_shape(height, width)
+        count = max(1, budget // (side_y * side_x))
+        ys = self._rng.integers(0, height - side_y + 1, size=count)
+        xs = self._rng.integers(0, width - side_x + 1, size=count)
+        painted = self._scribbles is not None and self._scribbles.n_classes > 0
+        if painted:
+            # Centre half of the crops on painted pixels so that every batch sees scribbles.
+            rows, cols = np.nonzero(self._scribbles.targets >= 0)
+            picks = self._rng.integers(0, rows.size, size=(count + 1) // 2)
+            ys[: picks.size] = np.clip(rows[picks] - side_y // 2, 0, height - side_y)
+            xs[: picks.size] = np.clip(cols[picks] - side_x // 2, 0, width - side_x)
+        return list(zip(ys.tolist(), xs.tolist()))
+
+    def _calibration_batch(self) -> torch.Tensor:
+        """The training image, or an even grid of crops of it when it is large."""
+        assert self._image is not None
+        height, width = self._image.shape[-2:]
+        budget = None if self.params.train_pixels is None else _CALIBRATION_FACTOR * self.params.train_pixels
+        if budget is None or height * width <= budget:
+            return self._image
+        side_y, side_x = self._crop_shape(height, width)
+        per_axis = max(1, int(np.sqrt(budget / (side_y * side_x))))
+        ys = np.linspace(0, height - side_y, per_axis).round().astype(int)
+        xs = np.linspace(0, width - side_x, per_axis).round().astype(int)
+        return torch.cat([self._image[..., y : y + side_y, x : x + side_x] for y in ys for x in xs])
+
+    # ------------------------------------------------------------------ labelling
+    def labels(self) -> np.ndarray:
+        """Labels of the training image with the current weights.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint16 (or uint32 when ids do not fit) (H, W) labels, never 0. Painted ids are
+            kept; see ``unpainted`` in :class:`~napari_diffseg.params.Params`.
+        """
+        if self.network is None or self._image is None:
+            raise RuntimeError("no trained model; call train or fit first")
+        if self.params.final_forward == "train":
+            response = self._forward_batch_stats(self._image)
+        else:
+            recalibrate_batchnorm(self.network, self._calibration_batch())
+            response = self._forward_tiled(self._image)
+        return self._finish(response, define_lut=True)
+
+    def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
+        """Label another image of the same kind with one forward pass (eval-mode BatchNorm).
+
+        Parameters
+        ----------
+        image : array_like
+            Image with the same number of channels as the training image.
+        channel_axis : int, optional
+            Axis of ``image`` holding channels (default: as in training).
+        """
+        if self.network is None:
+            raise RuntimeError("no trained model; call train or fit, or load a model first")
+        axis = self.channel_axis if channel_axis is None else channel_axis
+        data = prepare_image(
+            image, axis, normalization=self.params.normalization, smooth_sigma=self.params.smooth_sigma
+        )
+        if data.shape[0] != self.in_channels:
+            raise ValueError(
+                f"the model was trained on images with {self.in_channels} channel(s); this image has "
+                f"{data.shape[0]}. Pass the matching channel_axis or train a new model"
+            )
+        if self._lut is None and self._image is not None:
+            self.labels()  # calibrates BatchNorm and fixes the channel -> id mapping
+        with torch_threads(self.params.threads):
+            response = self._forward_tiled(torch.from_numpy(data)[None].to(self.device))
+        return self._finish(response, define_lut=False)
+
+    @torch.no_grad()
+    def _forward_batch_stats(self, image: torch.Tensor) -> torch.Tensor:
+        """Train-mode forward (batch statistics) that leaves the running statistics alone."""
+        assert self.network is not None
+        norms = [m for m in self.network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        self.network.train()
+        try:
+            return self._scores(self.network(image))
+        finally:
+            for m, momentum in zip(norms, saved):
+                m.momentum = momentum
+
+    @torch.no_grad()
+    def _forward_tiled(self, image: torch.Tensor) -> torch.Tensor:
+        """Eval-mode forward in overlapping tiles, exact thanks to the network's small reach."""
+        assert self.network is not None
+        self.network.eval()
+        height, width = image.shape[-2:]
+        halo = receptive_radius(self.params.n_conv)
+        out = torch.empty((height, width, 2), dtype=torch.float32)
+        for y in range(0, height, _PREDICT_TILE):
+            for x in range(0, width, _PREDICT_TILE):
+                y0, x0 = max(0, y - halo), max(0, x - halo)
+                y1, x1 = min(height, y + _PREDICT_TILE + halo), min(width, x + _PREDICT_TILE + halo)
+                scores = self._scores(self.network(image[..., y0:y1, x0:x1]))
+                inner = scores[y - y0 : y - y0 + _PREDICT_TILE, x - x0 : x - x0 + _PREDICT_TILE]
+                out[y : y + inner.shape[0], x : x + inner.shape[1]] = inner.cpu()
+        return out
+
+    def _scores(self, response: torch.Tensor) -> torch.Tensor:
+        """Per pixel: (argmax channel over all channels, argmax over painted channels)."""
+        response = response[0]
+        best = response.argmax(0)
+        n_painted = self.scribble_ids.size
+        painted = response[:n_painted].argmax(0) if n_painted >= 2 else best
+        return torch.stack([best, painted], dim=-1).float()
+
+    def _finish(self, scores: torch.Tensor, *, define_lut: bool) -> np.ndarray:
+        scores_np = scores.cpu().numpy().astype(np.int64)
+        best, painted = scores_np[..., 0], scores_np[..., 1]
+        ids = self.scribble_ids
+        n_painted = ids.size
+        if n_painted >= 2 and self.params.unpainted == "assign":
+            labels = ids[painted]
+        elif n_painted == 1 and self.params.unpainted == "assign":
+            labels = np.where(best == 0, ids[0], ids[0] + 1)
+        else:
+            if define_lut or self._lut is None:
+                self._lut = self._define_lut(best)
+            else:
+                self._extend_lut(best)
+            labels = self._lut[best]
+        labels = merge_small_regions(labels, self.params.min_size)
+        dtype = np.uint16 if labels.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+        return labels.astype(dtype)
+
+    def _define_lut(self, best: np.ndarray) -> np.ndarray:
+        """Channel -> id: painted channels keep their ids, the others get the next ids in order."""
+        lut = np.zeros(self.params.channels, dtype=np.int64)
+        ids = self.scribble_ids
+        lut[: ids.size] = ids
+        self._lut = lut
+        self._extend_lut(best)
+        return self._lut
+
+    def _extend_lut(self, best: np.ndarray) -> None:
+        assert self._lut is not None
+        present = np.unique(best)
+        new = present[self._lut[present] == 0]
+        start = int(self._lut.max(initial=0)) + 1
+        self._lut[new] = np.arange(start, start + new.size)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Save weights, parameters and label mapping to one file (no pickled code).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination, conventionally ``*.pt``.
+        """
+        if self.network is None:
+            raise RuntimeError("nothing to save: train or load a model first")
+        if self._lut is None and self._image is not None:
+            self.labels()
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "version": __version__,
+            "params": self.params.to_dict(),
+            "seed": self.seed,
+            "in_channels": self.in_channels,
+            "channel_axis": self.channel_axis,
+            "scribble_ids": self.scribble_ids.tolist(),
+        }
+        state = {
+            "meta": json.dumps(meta),
+            "weights": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "lut": torch.from_numpy(self._lut if self._lut is not None else np.zeros(0, dtype=np.int64)),
+        }
+        torch.save(state, os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> Segmenter:
+        """Load a model saved by :meth:`save`; never executes code from the file.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is corrupt or not a napari-diffseg model.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file {path!r} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            meta = json.loads(state["meta"])
+            if meta.get("format") != _FORMAT:
+                raise KeyError("format")
+            params = Params(**meta["params"]).replace()
+        except Exception as error:  # noqa: BLE001 - any failure means: not our file
+            raise ValueError(f"{path!r} is not a napari-diffseg model file or is corrupt ({error})") from None
+        model = cls(params, seed=meta["seed"], device=device)
+        model.in_channels = int(meta["in_channels"])
+        model.channel_axis = meta["channel_axis"]
+        model.scribble_ids = np.asarray(meta["scribble_ids"], dtype=np.int64)
+        network = build_network(model.in_channels, params.channels, params.n_conv)
+        try:
+            network.load_state_dict(state["weights"])
+        except (RuntimeError, KeyError) as error:
+            raise ValueError(f"{path!r} holds weights that do not match its parameters ({error})") from None
+        model.network = network.to(model.device)
+        model._optimizer = model._make_optimizer()
+        lut = state["lut"].numpy()
+        model._lut = lut.astype(np.int64) if lut.size else None
+        return model
+
+
+def run(progress: Iterator[Progress], callback: Callback | None = None) -> Progress | None:
+    """Drive a training generator to its end.
+
+    Parameters
+    ----------
+    progress : iterator of Progress
+        From :meth:`Segmenter.train` or :meth:`Segmenter.refine`.
+    callback : callable, optional
+        Called with every :class:`Progress`; returning ``False`` stops training there.
+
+    Returns
+    -------
+    Progress or None
+        The last progress report (None when no iteration ran).
+    """
+    last = None
+    for last in progress:
+        if callback is not None and callback(last) is False:
+            break
+    return last
