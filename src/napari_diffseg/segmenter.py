@@ -211,9 +211,6 @@ class Segmenter:
         return torch.optim.SGD(self.network.parameters(), lr=p.lr, momentum=p.momentum)
 
     def _iterate(self, max_iter: int, *, stop_at_floor: bool) -> Iterator[Progress]:
-        assert self.network is not None and self._optimizer is not None
-        if self._optimizer.param_groups[0]["params"][0] is not next(self.network.parameters()):
-            self._optimizer = self._make_optimizer()
         floor = self.min_labels()
         self._lut = None
         for iteration in range(1, max_iter + 1):
