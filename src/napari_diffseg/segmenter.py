@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -100,8 +100,8 @@ class Segmenter:
     # ------------------------------------------------------------------ training
     def train(
         self,
-        image: np.ndarray,
-        scribbles: np.ndarray | None = None,
+        image: np.ndarray | list[np.ndarray],
+        scribbles: np.ndarray | list[np.ndarray | None] | None = None,
         *,
         channel_axis: int | None = None,
         warm_start: bool = False,
@@ -114,10 +114,13 @@ class Segmenter:
 
         Parameters
         ----------
-        image : array_like
-            2D, RGB(A) or multichannel image (see :func:`~napari_diffseg.preprocess.channels_last`).
-        scribbles : array_like, optional
-            napari-style scribbles: 0 = unlabeled, positive ids = classes.
+        image : array_like or list of array_like
+            2D, RGB(A) or multichannel image (see :func:`~napari_diffseg.preprocess.channels_last`),
+            or a list of such images of one shape and kind, trained on together (the
+            reference-image mode: one network for all of them).
+        scribbles : array_like or list, optional
+            napari-style scribbles: 0 = unlabeled, positive ids = classes; with a list of
+            images, a list of the same length (``None`` entries for unpainted images).
         channel_axis : int, optional
             Axis of ``image`` holding channels.
         warm_start : bool
@@ -161,29 +164,49 @@ class Segmenter:
         n_classes = self.scribble_ids.size
         return max(2, n_classes) if n_classes else 3
 
-    def _set_image(self, image: np.ndarray, channel_axis: int | None) -> None:
-        data = prepare_image(
-            image,
-            channel_axis,
-            normalization=self.params.normalization,
-            smooth_sigma=self.params.smooth_sigma,
-        )
+    def _set_image(self, image: np.ndarray | list[np.ndarray], channel_axis: int | None) -> None:
+        images = image if isinstance(image, list) else [image]
+        prepared = [
+            prepare_image(
+                one,
+                channel_axis,
+                normalization=self.params.normalization,
+                smooth_sigma=self.params.smooth_sigma,
+            )
+            for one in images
+        ]
+        if len({one.shape for one in prepared}) > 1:
+            raise ValueError(
+                f"images trained on together must share one shape; got {sorted({one.shape for one in prepared})}"
+            )
+        data = prepared[0]
         if self.network is not None and self.in_channels != data.shape[0]:
             self.network = None  # a different kind of image: the old weights do not apply
         self.in_channels = data.shape[0]
         self.channel_axis = channel_axis
-        pixels = data.shape[1] * data.shape[2]
+        pixels = len(prepared) * data.shape[1] * data.shape[2]
         train_pixels = pixels if self.params.train_pixels is None else min(pixels, self.params.train_pixels)
         check_fits(
             training_bytes(train_pixels, self.params.channels, self.params.n_conv, data.shape[0]),
             self.device,
             f"training on a {data.shape[1]}x{data.shape[2]} image with {self.params.channels} channels",
         )
-        self._image = torch.from_numpy(data)[None].to(self.device)
+        self._image = torch.from_numpy(np.stack(prepared)).to(self.device)
 
-    def _set_scribbles(self, scribbles: np.ndarray | None) -> None:
+    def _set_scribbles(self, scribbles: np.ndarray | list[np.ndarray | None] | None) -> None:
         assert self._image is not None
-        mapped = prepare_scribbles(scribbles, tuple(self._image.shape[-2:]))
+        n_images, spatial = self._image.shape[0], tuple(self._image.shape[-2:])
+        if isinstance(scribbles, list):
+            if len(scribbles) != n_images:
+                raise ValueError(f"got {len(scribbles)} scribble arrays for {n_images} images; pass one per image")
+            scribbles = np.stack([np.zeros(spatial, np.uint8) if s is None else np.asarray(s) for s in scribbles])
+            mapped = prepare_scribbles(scribbles, (n_images, *spatial))
+        elif n_images > 1:
+            if scribbles is not None:
+                raise ValueError("with a list of images, pass scribbles as a list too (one per image)")
+            mapped = prepare_scribbles(None, (n_images, *spatial))
+        else:
+            mapped = prepare_scribbles(scribbles, spatial)
         if mapped.n_classes > self.params.channels:
             raise ValueError(
                 f"{mapped.n_classes} scribble classes but only {self.params.channels} channels; "
@@ -191,7 +214,8 @@ class Segmenter:
             )
         self._scribbles = mapped
         self.scribble_ids = mapped.ids
-        self._targets = torch.from_numpy(mapped.targets)[None].to(self.device) if mapped.n_classes else None
+        targets = mapped.targets.reshape(n_images, *spatial)
+        self._targets = torch.from_numpy(targets).to(self.device) if mapped.n_classes else None
         self._lut = None
 
     def _init_network(self) -> None:
@@ -246,51 +270,54 @@ class Segmenter:
         """The whole image, or a batch of random crops when ``train_pixels`` limits training."""
         assert self._image is not None
         image, targets = self._image, self._targets
-        height, width = image.shape[-2:]
+        n_images, height, width = image.shape[0], *image.shape[-2:]
         budget = self.params.train_pixels
-        if budget is None or height * width <= budget:
+        if budget is None or n_images * height * width <= budget:
             return image, targets
-        corners = self._crop_corners(height, width, budget)
+        corners = self._crop_corners(n_images, height, width, budget)
         side_y, side_x = self._crop_shape(height, width)
-        crops = torch.cat([image[..., y : y + side_y, x : x + side_x] for y, x in corners])
+        crops = torch.cat([image[i : i + 1, :, y : y + side_y, x : x + side_x] for i, y, x in corners])
         if targets is None:
             return crops, None
-        return crops, torch.cat([targets[..., y : y + side_y, x : x + side_x] for y, x in corners])
+        return crops, torch.cat([targets[i : i + 1, y : y + side_y, x : x + side_x] for i, y, x in corners])
 
     def _crop_shape(self, height: int, width: int) -> tuple[int, int]:
         side = self.params.crop_size
         return min(side, height), min(side, width)
 
-    def _crop_corners(self, height: int, width: int, budget: int) -> list[tuple[int, int]]:
+    def _crop_corners(self, n_images: int, height: int, width: int, budget: int) -> list[tuple[int, int, int]]:
+        """(image index, top, left) of each crop of one training batch."""
         side_y, side_x = self._crop_shape(height, width)
         count = max(1, budget // (side_y * side_x))
         ys = self._rng.integers(0, height - side_y + 1, size=count)
         xs = self._rng.integers(0, width - side_x + 1, size=count)
+        images = self._rng.integers(0, n_images, size=count) if n_images > 1 else np.zeros(count, dtype=np.int64)
         painted = self._scribbles is not None and self._scribbles.n_classes > 0
         if painted:
             # Centre half of the crops on painted pixels so that every batch sees scribbles.
-            rows, cols = np.nonzero(self._scribbles.targets >= 0)
+            which, rows, cols = np.nonzero(self._scribbles.targets.reshape(n_images, height, width) >= 0)
             picks = self._rng.integers(0, rows.size, size=(count + 1) // 2)
+            images[: picks.size] = which[picks]
             ys[: picks.size] = np.clip(rows[picks] - side_y // 2, 0, height - side_y)
             xs[: picks.size] = np.clip(cols[picks] - side_x // 2, 0, width - side_x)
-        return list(zip(ys.tolist(), xs.tolist()))
+        return list(zip(images.tolist(), ys.tolist(), xs.tolist()))
 
     def _calibration_batch(self) -> torch.Tensor:
-        """The training image, or an even grid of crops of it when it is large."""
+        """The training image(s), or an even grid of crops of them when they are large."""
         assert self._image is not None
-        height, width = self._image.shape[-2:]
+        n_images, height, width = self._image.shape[0], *self._image.shape[-2:]
         budget = None if self.params.train_pixels is None else _CALIBRATION_FACTOR * self.params.train_pixels
-        if budget is None or height * width <= budget:
+        if budget is None or n_images * height * width <= budget:
             return self._image
         side_y, side_x = self._crop_shape(height, width)
-        per_axis = max(1, int(np.sqrt(budget / (side_y * side_x))))
+        per_axis = max(1, int(np.sqrt(budget / (n_images * side_y * side_x))))
         ys = np.linspace(0, height - side_y, per_axis).round().astype(int)
         xs = np.linspace(0, width - side_x, per_axis).round().astype(int)
         return torch.cat([self._image[..., y : y + side_y, x : x + side_x] for y in ys for x in xs])
 
     # ------------------------------------------------------------------ labelling
     def labels(self) -> np.ndarray:
-        """Labels of the training image with the current weights.
+        """Labels of the training image (the first one of a list) with the current weights.
 
         Returns
         -------
@@ -304,7 +331,7 @@ class Segmenter:
             response = self._forward_batch_stats(self._image)
         else:
             recalibrate_batchnorm(self.network, self._calibration_batch())
-            response = self._forward_tiled(self._image)
+            response = self._forward_tiled(self._image[:1])
         return self._finish(response, define_lut=True)
 
     def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
@@ -333,6 +360,24 @@ class Segmenter:
         with torch_threads(self.params.threads):
             response = self._forward_tiled(torch.from_numpy(data)[None].to(self.device))
         return self._finish(response, define_lut=False)
+
+    def fix_ids(self) -> None:
+        """Give every channel its id now, so that :meth:`predict` never assigns new ones.
+
+        Without this, a channel first seen in a predicted image gets the next free id, so
+        ids depend on the order images are labelled in. After it, labels are independent of
+        that order, which copies of the model labelling images in parallel need. Channels
+        seen on the training image keep their ids; the others get the next ids in order.
+        """
+        if self.network is None:
+            raise RuntimeError("no trained model; call train or fit, or load a model first")
+        if self._lut is None and self._image is not None:
+            self.labels()
+        every_channel = np.arange(self.params.channels)
+        if self._lut is None:
+            self._define_lut(every_channel)
+        else:
+            self._extend_lut(every_channel)
 
     @torch.no_grad()
     def _forward_batch_stats(self, image: torch.Tensor) -> torch.Tensor:
@@ -410,12 +455,12 @@ class Segmenter:
         self._lut[new] = np.arange(start, start + new.size)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike | BinaryIO) -> None:
         """Save weights, parameters and label mapping to one file (no pickled code).
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, path-like or binary file object
             Destination, conventionally ``*.pt``.
         """
         if self.network is None:
@@ -437,11 +482,11 @@ class Segmenter:
             "weights": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "lut": torch.from_numpy(self._lut if self._lut is not None else np.zeros(0, dtype=np.int64)),
         }
-        torch.save(state, os.fspath(path))
+        torch.save(state, path if hasattr(path, "write") else os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> Segmenter:
-        """Load a model saved by :meth:`save`; never executes code from the file.
+    def load(cls, path: str | os.PathLike | BinaryIO, *, device: str = "auto") -> Segmenter:
+        """Load a model saved by :meth:`save` (a path or binary file object); never executes code from it.
 
         Raises
         ------
@@ -450,8 +495,9 @@ class Segmenter:
         ValueError
             When the file is corrupt or not a napari-diffseg model.
         """
-        path = os.fspath(path)
-        if not os.path.isfile(path):
+        if not hasattr(path, "read"):
+            path = os.fspath(path)
+        if isinstance(path, str) and not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
