@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .params import Params
+from .preprocess import prepare_image, prepare_scribbles
 from .segmenter import Callback, Segmenter
 
 
@@ -61,6 +62,10 @@ def segment(
     ((32, 32), True)
     """
     segmenter = Segmenter(preset, seed=seed, device=device, **params)
+    data = prepare_image(image, channel_axis, normalization=segmenter.params.normalization)
+    if data.min() == data.max() and prepare_scribbles(scribbles, data.shape[1:]).n_classes == 0:
+        # Nothing to cluster; training would only find the image border (zero padding).
+        return np.ones(data.shape[1:], dtype=np.uint16)
     segmenter.fit(image, scribbles, channel_axis=channel_axis, callback=callback)
     labels = segmenter.labels()
     if segmenter.scribble_ids.size == 0:
