@@ -1,0 +1,180 @@
+"""Segmenter: step-wise training, cancellation, refinement, prediction, persistence."""
+
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from conftest import piecewise_rgb, region_truth
+
+from napari_diffseg import Progress, Segmenter
+from napari_diffseg.segmenter import run
+
+
+def test_train_yields_progress_every_iteration(small_rgb):
+    seg = Segmenter(seed=0, max_iter=4, min_labels=1)
+    reports = list(seg.train(small_rgb))
+    assert [p.iteration for p in reports] == [1, 2, 3, 4]
+    assert all(isinstance(p, Progress) and p.max_iter == 4 and p.n_labels >= 1 for p in reports)
+    assert all(np.isfinite(p.loss) for p in reports)
+    assert seg.labels().shape == small_rgb.shape[:2]
+
+
+def test_training_stops_at_the_label_floor(small_rgb):
+    reports = list(Segmenter(seed=0, max_iter=50, min_labels=32).train(small_rgb))
+    assert len(reports) == 1 and reports[0].n_labels <= 32
+
+
+def test_stopping_the_generator_cancels_and_keeps_a_usable_model(small_rgb):
+    seg = Segmenter(seed=0, max_iter=100, min_labels=1)
+    for progress in seg.train(small_rgb):
+        if progress.iteration == 2:
+            break
+    assert seg.labels().min() >= 1
+
+
+def test_run_stops_when_the_callback_returns_false(small_rgb):
+    seg = Segmenter(seed=0, max_iter=100, min_labels=1)
+    last = run(seg.train(small_rgb), lambda progress: progress.iteration < 5)
+    assert last.iteration == 5
+
+
+def test_warm_start_continues_from_the_current_weights(small_rgb):
+    seg = Segmenter(seed=0, max_iter=5, min_labels=1).fit(small_rgb)
+    trained = {k: v.clone() for k, v in seg.network.state_dict().items()}
+    seg.train(small_rgb, warm_start=True)
+    assert all(torch.equal(trained[k], v) for k, v in seg.network.state_dict().items())
+    seg.train(small_rgb)
+    assert not all(torch.equal(trained[k], v) for k, v in seg.network.state_dict().items())
+
+
+def three_regions() -> tuple[np.ndarray, np.ndarray]:
+    """A 48x48 image of three colour bands (left, middle, right) and its truth."""
+    bands = np.tile(np.arange(48) // 16, (48, 1))
+    return piecewise_rgb(bands, noise=5.0), bands
+
+
+def test_refine_moves_a_region_to_the_newly_scribbled_class():
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 6] = 1  # left band
+    scribbles[10:38, 40] = 1  # right band, at first the same class as the left
+    scribbles[10:38, 24] = 2  # middle band
+    seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
+    before = seg.labels()
+    assert (before[4:-4, 36:44] == 1).mean() >= 0.9
+
+    scribbles[10:38, 40] = 3  # correction: the right band is a class of its own
+    reports = list(seg.refine(scribbles))
+    assert 1 <= len(reports) <= seg.params.refine_iter
+    after = seg.labels()
+    assert set(np.unique(after)) == {1, 2, 3}
+    assert (after[4:-4, 36:44] == 3).mean() >= 0.9
+    assert (after[4:-4, 4:12] == 1).mean() >= 0.9
+
+
+def test_refine_needs_a_trained_model():
+    with pytest.raises(RuntimeError, match="train"):
+        Segmenter().refine(None)
+
+
+def test_predict_uses_running_statistics_in_eval_mode():
+    image, _ = three_regions()
+    seg = Segmenter(seed=0, max_iter=20).fit(image)
+    full = seg.predict(image)
+    assert not seg.network.training
+    assert np.array_equal(full, seg.labels())
+    # In eval mode a pixel's label depends only on its neighbourhood, not on the rest of
+    # the image: a crop is labelled like the same pixels of the whole image (away from the
+    # crop's border, which the 3x3 convolutions see as padding).
+    crop = seg.predict(image[:, 8:40])
+    np.testing.assert_array_equal(crop[:, 3:-3], full[:, 11:37])
+
+
+def test_predict_labels_another_image_of_the_same_kind():
+    image, bands = three_regions()
+    other = piecewise_rgb(bands, noise=5.0, seed=9)
+    seg = Segmenter(seed=0, max_iter=30).fit(image)
+    assert np.mean(seg.predict(other) == seg.labels()) > 0.9
+
+
+def test_predict_refuses_an_image_with_other_channels(small_rgb):
+    seg = Segmenter(seed=0, max_iter=2).fit(small_rgb)
+    with pytest.raises(ValueError, match="channel"):
+        seg.predict(small_rgb[..., 0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_absent_device_is_a_value_error():
+    with pytest.raises(ValueError, match="cuda"):
+        Segmenter(device="cuda")
+
+
+def test_seed_must_be_an_integer():
+    with pytest.raises(TypeError, match="seed"):
+        Segmenter(seed=1.5)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    image, _ = three_regions()
+    seg = Segmenter(seed=4, max_iter=10, channels=16).fit(image)
+    path = tmp_path / "model.pt"
+    seg.save(path)
+    loaded = Segmenter.load(path, device="cpu")
+    assert loaded.params == seg.params and loaded.seed == 4
+    np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
+
+
+def test_save_and_load_keep_scribble_ids(tmp_path):
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 6], scribbles[10:38, 40] = 4, 9
+    seg = Segmenter(seed=0, max_iter=10).fit(image, scribbles)
+    seg.save(tmp_path / "model.pt")
+    predicted = Segmenter.load(tmp_path / "model.pt").predict(image)
+    assert set(np.unique(predicted)) <= {4, 9}
+
+
+def test_loading_a_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Segmenter.load(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a model at all", b"PK\x03\x04" + bytes(100)],
+)
+def test_loading_a_corrupt_file_is_a_value_error(tmp_path, content):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not a napari-diffseg model"):
+        Segmenter.load(path)
+
+
+def test_loading_a_foreign_torch_file_is_a_value_error(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"weight": torch.zeros(3)}}, path)
+    with pytest.raises(ValueError, match="not a napari-diffseg model"):
+        Segmenter.load(path)
+
+
+class _Payload:
+    """Unpickling this object would create a file: proof that code from the file ran."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_loading_never_executes_code_from_the_file(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"meta": "{}", "weights": _Payload(marker)}, path)
+    with pytest.raises(ValueError):
+        Segmenter.load(path)
+    assert not marker.exists()
+    # The payload works when loaded unsafely, so the check above is meaningful.
+    torch.load(path, weights_only=False)
+    assert marker.exists()
