@@ -133,6 +133,9 @@ def run_segment(args: argparse.Namespace) -> int:
 
     if os.path.splitext(args.output)[1].lower() not in LABEL_SUFFIXES:
         raise ValueError(f"the output {args.output!r} must end in {', '.join(LABEL_SUFFIXES)}")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the output folder {folder!r} does not exist; create it first")
     image = read_image(args.image)
     scribbles = read_scribbles(args.scribbles, args.scribble_format) if args.scribbles else None
     bar = ProgressBar(f"{os.path.basename(args.image)} ", enabled=not args.quiet)
