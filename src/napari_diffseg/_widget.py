@@ -1,0 +1,533 @@
+"""The napari dock widget: pick layers and parameters, Run / Cancel, Refine, models.
+
+The widget only translates: layers to arrays (:mod:`napari_diffseg._layers`), arrays to work
+off the GUI thread (:mod:`napari_diffseg._runs`), and results back into one output Labels
+layer per image. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    RadioButtons,
+    Select,
+    SpinBox,
+)
+from napari.layers import Image, Labels
+from napari.utils import progress as progress_bar
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from . import _layers
+from ._runs import Frame, predict_frames, refine_frames, train_frames
+from .params import PRESETS
+
+if TYPE_CHECKING:
+    import napari
+    from napari.qt.threading import GeneratorWorker
+
+    from .segmenter import Segmenter
+
+THIS_SLICE = "This slice"
+ALL_SLICES = "All slices"
+_RUN_TEXT = "Run"
+_CANCEL_TEXT = "Cancel"
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+_USER_ERRORS = (ValueError, TypeError, RuntimeError, OSError)
+
+
+def _default_threads() -> int:
+    """Torch threads for the worker: all cores but one, so the GUI thread keeps a core."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _notify_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a user error as a napari notification instead of raising into the event loop."""
+
+    @functools.wraps(method)
+    def wrapper(self: SegmentationWidget, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except _USER_ERRORS as error:
+            show_error(str(error))
+            return None
+
+    return wrapper
+
+
+def _digest(array: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest()
+
+
+@dataclass
+class _Job:
+    """What a run captured when it started; results go here whatever the viewer shows later."""
+
+    kind: str
+    images: tuple[Image, ...]
+    output: Labels
+    key: _layers.PlaneKey
+    before: np.ndarray
+    pbar: progress_bar
+    started: float = field(default_factory=time.monotonic)
+    scribbles: Labels | None = None
+    shown: np.ndarray | None = None
+    edited: np.ndarray | None = None
+    result: np.ndarray | None = None
+    iterations: int = 0
+    n_labels: int = 0
+    stop_reason: str | None = None
+    worker: GeneratorWorker | None = None
+
+    def __post_init__(self) -> None:
+        self.shown = self.before.copy()
+        self.edited = np.zeros(self.before.shape, dtype=bool)
+
+    @property
+    def layers(self) -> tuple:
+        return (*self.images, self.output, *(() if self.scribbles is None else (self.scribbles,)))
+
+
+class SegmentationWidget(Container):
+    """Differentiable feature clustering of the image slice shown in the viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers the widget reads and writes.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._job: _Job | None = None
+        self._model: Segmenter | None = None
+        self._model_source: tuple[tuple[Image, ...], _layers.PlaneKey] | None = None
+        self._committed: dict[tuple[int, tuple], bytes] = {}
+
+        self.image = ComboBox(label="Image", choices=self._image_choices)
+        self.extra_channels = Select(
+            label="+ channels",
+            choices=self._channel_choices,
+            value=[],
+            tooltip="Other single-channel Image layers of the same shape to use as further channels",
+        )
+        self.scribbles = ComboBox(label="Scribbles", choices=self._scribble_choices)
+        self.new_scribbles = PushButton(text="New scribble layer")
+        self.mode = RadioButtons(
+            label="Slices", choices=[THIS_SLICE, ALL_SLICES], value=THIS_SLICE, orientation="horizontal"
+        )
+        self.preset = ComboBox(label="Preset", choices=list(PRESETS), value="fast")
+        self.max_iter = SpinBox(label="Max iterations", min=1, max=100_000)
+        self.min_labels = SpinBox(
+            label="Min labels", min=0, max=1000, tooltip="Stop at this many labels (0: automatic)"
+        )
+        self.channels = SpinBox(label="Channels", min=2, max=1000, tooltip="Upper bound on the number of labels")
+        self.con_weight = FloatSpinBox(label="Continuity weight", min=0.0, max=100.0, step=0.1)
+        self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1)
+        self.show_advanced = CheckBox(text="Advanced", value=False)
+        self.refine_iter = SpinBox(label="Refine iterations", min=1, max=10_000)
+        self.lr = FloatSpinBox(label="Learning rate", min=0.0001, max=10.0, step=0.01)
+        self.scribble_weight = FloatSpinBox(label="Scribble weight", min=0.0, max=100.0, step=0.1)
+        self.smooth_sigma = FloatSpinBox(label="Smoothing (px)", min=0.0, max=50.0, step=0.5)
+        self.min_size = SpinBox(label="Min region size (px)", min=0, max=1_000_000)
+        self.threads = SpinBox(label="CPU threads", min=1, max=256, value=_default_threads())
+        self.device = ComboBox(label="Device", choices=list(_DEVICES), value="auto")
+        self.advanced = Container(
+            widgets=[
+                self.refine_iter,
+                self.lr,
+                self.scribble_weight,
+                self.smooth_sigma,
+                self.min_size,
+                self.threads,
+                self.device,
+            ],
+            visible=False,
+        )
+        self.run_button = PushButton(text=_RUN_TEXT)
+        self.refine_button = PushButton(text="Refine", tooltip="Continue training with the edited scribbles")
+        self.status = Label(value="")
+        self.save_model_button = PushButton(text="Save model…")
+        self.load_model_button = PushButton(text="Load model…")
+        self.apply_to = ComboBox(label="Apply to", choices=self._image_choices)
+        self.apply_button = PushButton(text="Apply model", tooltip="Label the slice shown of 'Apply to'")
+        self.extend(
+            [
+                self.image,
+                self.extra_channels,
+                self.scribbles,
+                self.new_scribbles,
+                self.mode,
+                self.preset,
+                self.max_iter,
+                self.min_labels,
+                self.channels,
+                self.con_weight,
+                self.seed,
+                self.show_advanced,
+                self.advanced,
+                Container(widgets=[self.run_button, self.refine_button], layout="horizontal", labels=False),
+                self.status,
+                Container(widgets=[self.save_model_button, self.load_model_button], layout="horizontal"),
+                self.apply_to,
+                self.apply_button,
+            ]
+        )
+        self._apply_preset("fast")
+        self.preset.changed.connect(self._apply_preset)
+        self.show_advanced.changed.connect(self._toggle_advanced)
+        self.image.changed.connect(self._on_image_changed)
+        self.new_scribbles.changed.connect(self._on_new_scribbles)
+        self.run_button.changed.connect(self._on_run_clicked)
+        self.refine_button.changed.connect(self._on_refine_clicked)
+        self.save_model_button.changed.connect(self._on_save_clicked)
+        self.load_model_button.changed.connect(self._on_load_clicked)
+        self.apply_button.changed.connect(self._on_apply_clicked)
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._on_image_changed()
+
+    # ------------------------------------------------------------------ pickers
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _channel_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        image = self.image.value if hasattr(self, "image") else None
+        if image is None or image.rgb:
+            return []
+        return [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, Image)
+            and layer is not image
+            and not layer.rgb
+            and _layers.spatial_shape(layer) == _layers.spatial_shape(image)
+        ]
+
+    def _scribble_choices(self, _widget: Any = None) -> list[tuple[str, Labels | None]]:
+        labels = [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, Labels) and not _layers.is_output(layer)
+        ]
+        return [("none", None), *labels]
+
+    def _on_layers_changed(self, _event: Any = None) -> None:
+        image = self.image.value
+        self.reset_choices()
+        if self.image.value is not image:
+            return  # _on_image_changed has run
+        self.extra_channels.visible = bool(self.extra_channels.choices)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        job = self._job
+        if job is not None and any(layer is event.value for layer in job.layers):
+            show_warning(f"napari-diffseg: layer {event.value.name!r} was deleted, so the run was cancelled")
+            self._cancel(f"layer {event.value.name!r} was deleted")
+        self._on_layers_changed()
+
+    def _on_image_changed(self, _value: Any = None) -> None:
+        self.extra_channels.reset_choices()
+        self.extra_channels.value = []
+        self.extra_channels.visible = bool(self.extra_channels.choices)
+        image = self.image.value
+        current = self.scribbles.value
+        if image is not None and (current is None or not _layers.matches_image(current, image)):
+            matching = [layer for _, layer in self._scribble_choices() if layer is not None
+                        and _layers.matches_image(layer, image)]
+            self.scribbles.value = matching[0] if matching else None
+        self.mode.enabled = image is not None and image.ndim > 2
+        if not self.mode.enabled:
+            self.mode.value = THIS_SLICE
+
+    @_notify_errors
+    def _on_new_scribbles(self, _value: Any = None) -> None:
+        image = self._selected_images()[0]
+        layer = _layers.add_scribble_layer(self._viewer, image)
+        self.scribbles.value = layer
+
+    # ------------------------------------------------------------------ parameters
+    def _apply_preset(self, name: str) -> None:
+        params = PRESETS[name]
+        self.max_iter.value = params.max_iter
+        self.min_labels.value = params.min_labels or 0
+        self.channels.value = params.channels
+        self.con_weight.value = params.con_weight
+        self.refine_iter.value = params.refine_iter
+        self.lr.value = params.lr
+        self.scribble_weight.value = params.scribble_weight
+        self.smooth_sigma.value = params.smooth_sigma
+        self.min_size.value = params.min_size
+
+    def _toggle_advanced(self, shown: bool) -> None:
+        self.advanced.visible = shown
+
+    def parameters(self) -> dict[str, Any]:
+        """Overrides of the preset's :class:`~napari_diffseg.params.Params` set in the widget."""
+        return {
+            "max_iter": self.max_iter.value,
+            "min_labels": self.min_labels.value or None,
+            "channels": self.channels.value,
+            "con_weight": self.con_weight.value,
+            "refine_iter": self.refine_iter.value,
+            "lr": self.lr.value,
+            "scribble_weight": self.scribble_weight.value,
+            "smooth_sigma": self.smooth_sigma.value,
+            "min_size": self.min_size.value,
+            "threads": self.threads.value,
+        }
+
+    # ------------------------------------------------------------------ reading layers
+    def _selected_images(self) -> tuple[Image, ...]:
+        if not len(self._viewer.layers):
+            raise ValueError("there are no layers: open an image (File > Open) or a sample (File > Open Sample)")
+        image = self.image.value
+        layers = (image, *self.extra_channels.value) if image is not None else ()
+        _layers.check_channel_layers(layers)
+        return layers
+
+    def _selected_scribbles(self, image: Image) -> Labels | None:
+        scribbles = self.scribbles.value
+        _layers.check_scribbles(scribbles, image)
+        return scribbles
+
+    @property
+    def running(self) -> bool:
+        """Whether a job is running (only one runs at a time)."""
+        return self._job is not None
+
+    # ------------------------------------------------------------------ buttons
+    def _on_run_clicked(self, _value: Any = None) -> None:
+        if self.running:
+            self._cancel("cancelled")
+        else:
+            self.run()
+
+    @_notify_errors
+    def run(self) -> None:
+        """Start segmenting the slice shown (or every slice, in "All slices" mode)."""
+        if self.running:
+            raise RuntimeError("a run is already in progress; wait for it or press Cancel")
+        images = self._selected_images()
+        scribbles = self._selected_scribbles(images[0])
+        if self.mode.value == ALL_SLICES:
+            raise NotImplementedError  # replaced below when stacks are available
+        from .params import resolve_params
+
+        params = self.parameters()
+        resolve_params(self.preset.value, **params)  # report bad values before starting
+        key = _layers.plane_key(images[0], self._viewer.dims)
+        plane, channel_axis = _layers.image_plane(images, key)
+        scribble_plane = None if scribbles is None else _layers.read_plane(scribbles, key)
+        job = self._start_job("train", images, key, total=params["max_iter"], scribbles=scribbles)
+        self._model, self._model_source = None, (images, key)
+        self._launch(
+            job,
+            train_frames,
+            plane,
+            scribble_plane,
+            channel_axis=channel_axis,
+            preset=self.preset.value,
+            seed=self.seed.value,
+            device=self.device.value,
+            params=params,
+        )
+
+    def _on_refine_clicked(self, _value: Any = None) -> None:
+        self.refine()
+
+    @_notify_errors
+    def refine(self) -> None:
+        """Continue training the current model with the edited scribbles (the correction loop)."""
+        if self.running:
+            raise RuntimeError("a run is already in progress; wait for it or press Cancel")
+        images = self._selected_images()
+        if self._model is None or self._model_source is None or self._model._image is None:
+            show_warning("Refine continues the model of the last Run: press Run first")
+            return
+        source_images, key = self._model_source
+        if source_images != images:
+            show_warning(
+                f"the model was trained on {source_images[0].name!r}, not {images[0].name!r}: "
+                "press Run on this image first"
+            )
+            return
+        scribbles = self._selected_scribbles(images[0])
+        if scribbles is None:
+            show_warning("Refine needs scribbles: pick a scribble layer or add one, paint, then Refine")
+            return
+        model = self._model
+        model.params = model.params.replace(refine_iter=self.refine_iter.value, threads=self.threads.value)
+        job = self._start_job("refine", images, key, total=model.params.refine_iter, scribbles=scribbles)
+        self._launch(job, refine_frames, model, _layers.read_plane(scribbles, key))
+
+    def _on_apply_clicked(self, _value: Any = None) -> None:
+        self.apply_model()
+
+    @_notify_errors
+    def apply_model(self) -> None:
+        """Label the slice shown of the "Apply to" layer with the current model."""
+        if self.running:
+            raise RuntimeError("a run is already in progress; wait for it or press Cancel")
+        if self._model is None:
+            raise ValueError("no model yet: press Run, or load a model with 'Load model…'")
+        target = self.apply_to.value
+        if target is None:
+            raise ValueError("pick the image layer to label in 'Apply to'")
+        _layers.check_channel_layers((target,))
+        key = _layers.plane_key(target, self._viewer.dims)
+        plane, channel_axis = _layers.image_plane((target,), key)
+        job = self._start_job("apply", (target,), key, total=1)
+        self._launch(job, predict_frames, self._model, plane, channel_axis)
+
+    def _on_save_clicked(self, _value: Any = None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save model", "model.pt", "Model (*.pt)")
+        if path:
+            self.save_model(path)
+
+    def _on_load_clicked(self, _value: Any = None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load model", "", "Model (*.pt);;All files (*)")
+        if path:
+            self.load_model(path)
+
+    @_notify_errors
+    def save_model(self, path: str | os.PathLike) -> None:
+        """Save the current model (weights and parameters) to ``path``."""
+        if self._model is None:
+            raise ValueError("no model to save: press Run first")
+        if self.running:
+            raise RuntimeError("wait for the run to finish before saving the model")
+        self._model.save(path)
+        show_info(f"model saved to {os.fspath(path)}")
+
+    @_notify_errors
+    def load_model(self, path: str | os.PathLike) -> None:
+        """Load a model saved with 'Save model…'; apply it with 'Apply model'."""
+        if self.running:
+            raise RuntimeError("wait for the run to finish before loading a model")
+        from .segmenter import Segmenter
+
+        self._model = Segmenter.load(path, device=self.device.value)
+        self._model_source = None
+        self.status.value = f"model loaded from {os.path.basename(os.fspath(path))}"
+
+    # ------------------------------------------------------------------ jobs
+    def _start_job(
+        self, kind: str, images: tuple[Image, ...], key: _layers.PlaneKey, *, total: int, scribbles: Labels | None = None
+    ) -> _Job:
+        output = _layers.output_layer(self._viewer, images[0])
+        before = _layers.read_plane(output, key).copy()
+        pbar = progress_bar(total=total, desc=f"napari-diffseg {kind} {images[0].name!r}")
+        job = _Job(kind, images, output, key, before, pbar, scribbles=scribbles)
+        self._notify_replaced_edits(job)
+        self._job = job
+        self.run_button.text = _CANCEL_TEXT
+        for button in (self.refine_button, self.apply_button, self.save_model_button, self.load_model_button):
+            button.enabled = False
+        self.status.value = f"{kind}: {_layers.describe_plane(key)} of {images[0].name!r}…"
+        return job
+
+    def _launch(self, job: _Job, frames: Callable[..., Iterator[Frame]], *args: Any, **kwargs: Any) -> None:
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(frames, *args, _start_thread=False, **kwargs)
+        worker.yielded.connect(functools.partial(self._on_frame, job))
+        worker.errored.connect(functools.partial(self._on_error, job))
+        worker.finished.connect(functools.partial(self._finish, job))
+        job.worker = worker
+        worker.start()
+
+    def _cancel(self, reason: str) -> None:
+        job = self._job
+        if job is None or job.worker is None:
+            return
+        job.stop_reason = reason
+        self.status.value = "cancelling…"
+        job.worker.quit()
+
+    def _on_frame(self, job: _Job, frame: Frame) -> None:
+        if frame.model is not None:
+            self._model = frame.model
+        if frame.progress is not None:
+            p = frame.progress
+            job.iterations, job.n_labels = p.iteration, p.n_labels
+            job.pbar.update(p.iteration - job.pbar.n)
+            job.pbar.set_description(f"{job.kind}: {p.n_labels} labels, loss {p.loss:.3f}")
+        if frame.labels is None or job.output not in self._viewer.layers:
+            return
+        if frame.final:
+            job.result = frame.labels
+            job.pbar.update(job.pbar.total - job.pbar.n)
+        else:
+            _layers.show_plane(job.output, job.key, self._keep_edits(job, frame.labels))
+            job.shown = np.asarray(_layers.read_plane(job.output, job.key)).copy()
+
+    def _keep_edits(self, job: _Job, labels: np.ndarray) -> np.ndarray:
+        """Labels with the pixels the user painted in the output during the run left as painted."""
+        current = _layers.read_plane(job.output, job.key)
+        job.edited |= current != job.shown
+        return np.where(job.edited, current, labels)
+
+    def _on_error(self, job: _Job, error: Exception) -> None:
+        job.stop_reason = f"failed: {error}"
+        show_error(f"napari-diffseg: {job.kind} failed: {error}")
+
+    def _finish(self, job: _Job) -> None:
+        """Write the result (or the last preview, if cancelled) as one undo step; reset the buttons."""
+        job.pbar.close()
+        self._job = None
+        self.run_button.text = _RUN_TEXT
+        for button in (self.refine_button, self.apply_button, self.save_model_button, self.load_model_button):
+            button.enabled = True
+        self.status.value = self._write_result(job)
+
+    def _write_result(self, job: _Job) -> str:
+        if job.output not in self._viewer.layers:
+            return f"{job.kind} stopped: the output layer was deleted"
+        labels = job.result if job.result is not None else job.shown
+        final = self._keep_edits(job, labels)
+        changed = _layers.commit_plane(job.output, job.key, final, job.before)
+        self._committed[(id(job.output), _key_ints(job.key))] = _digest(final)
+        if job.edited.any():
+            show_info(f"kept {int(job.edited.sum())} pixels you painted in {job.output.name!r} during the run")
+        seconds = time.monotonic() - job.started
+        where = f"{_layers.describe_plane(job.key)} of {job.output.name!r}"
+        if job.result is None:
+            state = "cancelled" if job.stop_reason == "cancelled" else f"stopped ({job.stop_reason})"
+            return f"{job.kind} {state}: kept the last preview in {where}" if changed else f"{job.kind} {state}"
+        n_labels = len(np.unique(job.result))
+        iterations = f" after {job.iterations} iterations" if job.iterations else ""
+        return f"{n_labels} labels{iterations} in {seconds:.1f} s → {where}"
+
+    def _notify_replaced_edits(self, job: _Job) -> None:
+        """Say so when a run is about to replace labels that differ from what the last run wrote."""
+        record = self._committed.get((id(job.output), _key_ints(job.key)))
+        edited = record is not None and record != _digest(job.before)
+        unknown = record is None and job.before.any()
+        if edited or unknown:
+            show_info(
+                f"this run replaces the labels of {_layers.describe_plane(job.key)} in {job.output.name!r}; "
+                "select that layer and press Ctrl+Z (undo) afterwards to bring them back"
+            )
+
+
+def _key_ints(key: _layers.PlaneKey) -> tuple:
+    return tuple(k if isinstance(k, int) else -1 for k in key)
