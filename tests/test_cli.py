@@ -75,13 +75,14 @@ def test_segment_with_reference_scribbles(tmp_path, rgb_png):
     assert read_label_metadata(out)["preset"] == "paper"
 
 
-def test_segment_multichannel_with_channel_axis(tmp_path):
+def test_segment_multichannel_with_channel_axis_and_an_overlay(tmp_path):
     path = tmp_path / "channels.tif"
     truth = region_truth(24, 24)
     tifffile.imwrite(path, np.stack([truth * 50, 200 - truth * 50]).astype(np.uint8))
-    out = tmp_path / "labels.tif"
-    assert main(["segment", str(path), "-o", str(out), "--channel-axis", "0", *QUICK]) == 0
+    out, overlay = tmp_path / "labels.tif", tmp_path / "overlay.png"
+    assert main(["segment", str(path), "-o", str(out), "--channel-axis", "0", "--overlay", str(overlay), *QUICK]) == 0
     assert read_image(out).data.shape == (24, 24)
+    assert iio.imread(overlay).shape == (24, 2 * 24 + 8, 3)
 
 
 def test_help_explains_the_reference_scribble_format(capsys):
@@ -101,6 +102,7 @@ def test_help_explains_the_reference_scribble_format(capsys):
         (["segment", "{tmp}/ambiguous.tif", "-o", "{tmp}/out.tif"], "channel_axis"),
         (["segment", "{tmp}/tiny.tif", "-o", "{tmp}/out.tif"], "at least 8x8"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.jpg"], "must end in"),
+        (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--overlay", "{tmp}/o.tif"], "must end in .png"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--scribbles", "{tmp}/tiny.tif"], "shape"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--scribbles", "{tmp}/negative.tif"], ">= 0"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--channels", "1"], "channels"),
