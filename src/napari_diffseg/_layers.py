@@ -64,9 +64,11 @@ def plane_key(layer: Layer, dims: Dims) -> PlaneKey:
 
 
 def describe_plane(key: PlaneKey) -> str:
-    """A short human description of a plane, e.g. ``"slice (3,)"`` or ``"the image"``."""
+    """A short description of a region: ``"slice (3,)"``, ``"the image"`` or ``"all slices"``."""
     index = tuple(k for k in key if isinstance(k, int))
-    return f"slice {index}" if index else "the image"
+    if index:
+        return f"slice {index}"
+    return "the image" if len(key) == 2 else "all slices"
 
 
 def read_plane(layer: Layer, key: PlaneKey) -> np.ndarray:
@@ -87,6 +89,29 @@ def image_plane(layers: Sequence[Image], key: PlaneKey) -> tuple[np.ndarray, int
     if len(layers) == 1:
         return read_plane(layers[0], key), None
     return np.stack([read_plane(layer, key) for layer in layers], axis=-1), -1
+
+
+def image_stack(layers: Sequence[Image]) -> tuple:
+    """The whole (lazy, unread) data of one image layer, or of several as channels.
+
+    Returns
+    -------
+    stack : array_like
+        The finest level of the data; several layers are stacked lazily with dask.
+    channel_axis : int or None
+        ``-1`` when several layers were stacked as channels, else None.
+    """
+    if len(layers) == 1:
+        return full_resolution(layers[0]), None
+    import dask.array as da
+
+    return da.stack([da.asarray(full_resolution(layer)) for layer in layers], axis=-1), -1
+
+
+def sub_key(key: PlaneKey, where: tuple) -> PlaneKey:
+    """Compose a key with an index into the region it selects (ints on its slice axes)."""
+    parts = iter(where)
+    return tuple(next(parts, slice(None)) if isinstance(k, slice) else k for k in key)
 
 
 def check_channel_layers(layers: Sequence[Layer]) -> None:

@@ -7,6 +7,8 @@ imported only once a generator starts running (in the worker thread).
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,13 +35,16 @@ class Frame:
     labels : numpy.ndarray or None
         A preview (``final`` False) or the result (``final`` True).
     final : bool
-        Whether ``labels`` is the finished result.
+        Whether the job finished (with ``labels`` as its result, if it has one).
+    index : tuple of int
+        For stacks: the position of the slice ``labels`` belongs to.
     """
 
     model: Segmenter | None = None
     progress: Progress | None = None
     labels: np.ndarray | None = None
     final: bool = False
+    index: tuple[int, ...] = ()
 
 
 def _with_previews(model: Segmenter, steps: Iterator[Progress], threads: int | None) -> Iterator[Frame]:
@@ -89,3 +94,40 @@ def predict_frames(model: Segmenter, image: np.ndarray, channel_axis: int | None
     with torch_threads(model.params.threads):
         labels = model.predict(image, channel_axis=channel_axis)
     yield Frame(labels=labels, final=True)
+
+
+def stack_frames(stack: Any, scribbles: Any, *, stop: threading.Event, **options: Any) -> Iterator[Frame]:
+    """Label every slice of a stack with :func:`~napari_diffseg.stack.segment_stack`.
+
+    Yields training progress and each slice's labels as it is done, then a final frame.
+    Setting ``stop`` cancels at the next training iteration or slice. ``options`` are
+    passed on to ``segment_stack``.
+    """
+    from .stack import segment_stack
+
+    reports: queue.Queue = queue.Queue()
+    finished = object()
+
+    def callback(report: Any) -> bool:
+        reports.put(report)
+        return not stop.is_set()
+
+    def work() -> None:
+        try:
+            segment_stack(stack, scribbles, callback=callback, **options)
+            reports.put(finished)
+        except Exception as error:  # noqa: BLE001 - handed to the worker thread to raise
+            reports.put(error)
+
+    thread = threading.Thread(target=work, name="napari-diffseg stack", daemon=True)
+    thread.start()
+    while (report := reports.get()) is not finished:
+        if isinstance(report, Exception):
+            thread.join()
+            raise report
+        if report.phase == "train":
+            yield Frame(progress=report.training)
+        else:
+            yield Frame(labels=report.labels, index=report.index)
+    thread.join()
+    yield Frame(final=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from napari.utils import progress as progress_bar
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
-from ._runs import Frame, predict_frames, refine_frames, train_frames
+from ._runs import Frame, predict_frames, refine_frames, stack_frames, train_frames
 from .params import PRESETS
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ class _Job:
     n_labels: int = 0
     stop_reason: str | None = None
     worker: GeneratorWorker | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.shown = self.before.copy()
@@ -112,11 +115,13 @@ class SegmentationWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        # Layers reached through napari's plugin proxy are new proxy objects on every access:
+        # compare them with ==, never with `is` or id().
         self._viewer = viewer
         self._job: _Job | None = None
         self._model: Segmenter | None = None
         self._model_source: tuple[tuple[Image, ...], _layers.PlaneKey] | None = None
-        self._committed: dict[tuple[int, tuple], bytes] = {}
+        self._committed: dict[tuple[Any, tuple], bytes] = {}  # (layer id, plane) -> digest
 
         self.image = ComboBox(label="Image", choices=self._image_choices)
         self.extra_channels = Select(
@@ -213,7 +218,7 @@ class SegmentationWidget(Container):
             (layer.name, layer)
             for layer in self._viewer.layers
             if isinstance(layer, Image)
-            and layer is not image
+            and layer != image
             and not layer.rgb
             and _layers.spatial_shape(layer) == _layers.spatial_shape(image)
         ]
@@ -229,13 +234,13 @@ class SegmentationWidget(Container):
     def _on_layers_changed(self, _event: Any = None) -> None:
         image = self.image.value
         self.reset_choices()
-        if self.image.value is not image:
+        if self.image.value != image:
             return  # _on_image_changed has run
         self.extra_channels.visible = bool(self.extra_channels.choices)
 
     def _on_layer_removed(self, event: Any) -> None:
         job = self._job
-        if job is not None and any(layer is event.value for layer in job.layers):
+        if job is not None and any(layer == event.value for layer in job.layers):
             show_warning(f"napari-diffseg: layer {event.value.name!r} was deleted, so the run was cancelled")
             self._cancel(f"layer {event.value.name!r} was deleted")
         self._on_layers_changed()
@@ -324,12 +329,13 @@ class SegmentationWidget(Container):
             raise RuntimeError("a run is already in progress; wait for it or press Cancel")
         images = self._selected_images()
         scribbles = self._selected_scribbles(images[0])
-        if self.mode.value == ALL_SLICES:
-            raise NotImplementedError  # replaced below when stacks are available
         from .params import resolve_params
 
         params = self.parameters()
         resolve_params(self.preset.value, **params)  # report bad values before starting
+        if self.mode.value == ALL_SLICES:
+            self._run_all_slices(images, scribbles, params)
+            return
         key = _layers.plane_key(images[0], self._viewer.dims)
         plane, channel_axis = _layers.image_plane(images, key)
         scribble_plane = None if scribbles is None else _layers.read_plane(scribbles, key)
@@ -345,6 +351,33 @@ class SegmentationWidget(Container):
             seed=self.seed.value,
             device=self.device.value,
             params=params,
+        )
+
+    def _run_all_slices(self, images: tuple[Image, ...], scribbles: Labels | None, params: dict) -> None:
+        key = _layers.plane_key(images[0], self._viewer.dims)
+        ndim = len(key)
+        if ndim < 3 or any(isinstance(k, slice) for k in key[:-2]):
+            raise ValueError(
+                "All slices segments the planes of the last two axes: show those axes "
+                "(reset the axis order with the transpose button) or use This slice"
+            )
+        stack, channel_axis = _layers.image_stack(images)
+        axes = tuple(range(ndim - 2))
+        n_slices = math.prod(_layers.spatial_shape(images[0])[:-2])
+        job = self._start_job("all slices", images, (slice(None),) * ndim, total=n_slices, scribbles=scribbles)
+        self._model, self._model_source = None, None
+        self._launch(
+            job,
+            stack_frames,
+            stack,
+            None if scribbles is None else _layers.full_resolution(scribbles),
+            stop=job.stop,
+            axis=axes if len(axes) > 1 else axes[0],
+            channel_axis=channel_axis,
+            preset=self.preset.value,
+            seed=self.seed.value,
+            device=self.device.value,
+            **params,
         )
 
     def _on_refine_clicked(self, _value: Any = None) -> None:
@@ -461,6 +494,7 @@ class SegmentationWidget(Container):
             return
         job.stop_reason = reason
         self.status.value = "cancelling…"
+        job.stop.set()
         job.worker.quit()
 
     def _on_frame(self, job: _Job, frame: Frame) -> None:
@@ -471,20 +505,27 @@ class SegmentationWidget(Container):
             job.iterations, job.n_labels = p.iteration, p.n_labels
             job.pbar.update(p.iteration - job.pbar.n)
             job.pbar.set_description(f"{job.kind}: {p.n_labels} labels, loss {p.loss:.3f}")
-        if frame.labels is None or job.output not in self._viewer.layers:
-            return
         if frame.final:
-            job.result = frame.labels
+            job.result = job.shown.copy() if frame.labels is None else frame.labels
             job.pbar.update(job.pbar.total - job.pbar.n)
-        else:
-            _layers.show_plane(job.output, job.key, self._keep_edits(job, frame.labels))
-            job.shown = np.asarray(_layers.read_plane(job.output, job.key)).copy()
+        elif frame.labels is not None and job.output in self._viewer.layers:
+            where = frame.index + (slice(None),) * (job.before.ndim - len(frame.index))
+            _layers.show_plane(job.output, _layers.sub_key(job.key, where), self._keep_edits(job, frame.labels, where))
+            if frame.index:
+                job.pbar.update(1)
 
-    def _keep_edits(self, job: _Job, labels: np.ndarray) -> np.ndarray:
-        """Labels with the pixels the user painted in the output during the run left as painted."""
-        current = _layers.read_plane(job.output, job.key)
-        job.edited |= current != job.shown
-        return np.where(job.edited, current, labels)
+    def _keep_edits(self, job: _Job, labels: np.ndarray, where: tuple = ()) -> np.ndarray:
+        """Labels with the pixels the user painted in the output during the run left as painted.
+
+        ``where`` indexes the job's region (its plane, or its whole stack); ``labels`` is
+        what should be shown there. Records what is shown.
+        """
+        current = _layers.read_plane(job.output, _layers.sub_key(job.key, where))
+        edited = job.edited[where] | (current != job.shown[where])
+        job.edited[where] = edited
+        kept = np.where(edited, current, labels)
+        job.shown[where] = kept
+        return kept
 
     def _on_error(self, job: _Job, error: Exception) -> None:
         job.stop_reason = f"failed: {error}"
@@ -505,7 +546,8 @@ class SegmentationWidget(Container):
         labels = job.result if job.result is not None else job.shown
         final = self._keep_edits(job, labels)
         changed = _layers.commit_plane(job.output, job.key, final, job.before)
-        self._committed[(id(job.output), _key_ints(job.key))] = _digest(final)
+        for plane_id, plane in _planes(job.key, final):
+            self._committed[(job.output.unique_id, plane_id)] = _digest(plane)
         if job.edited.any():
             show_info(f"kept {int(job.edited.sum())} pixels you painted in {job.output.name!r} during the run")
         seconds = time.monotonic() - job.started
@@ -518,16 +560,22 @@ class SegmentationWidget(Container):
         return f"{n_labels} labels{iterations} in {seconds:.1f} s → {where}"
 
     def _notify_replaced_edits(self, job: _Job) -> None:
-        """Say so when a run is about to replace labels that differ from what the last run wrote."""
-        record = self._committed.get((id(job.output), _key_ints(job.key)))
-        edited = record is not None and record != _digest(job.before)
-        unknown = record is None and job.before.any()
-        if edited or unknown:
+        """Say so when a run is about to replace labels that no earlier run of this widget wrote."""
+        replaced = [
+            plane_id
+            for plane_id, plane in _planes(job.key, job.before)
+            if plane.any() and self._committed.get((job.output.unique_id, plane_id)) != _digest(plane)
+        ]
+        if replaced:
+            where = _layers.describe_plane(job.key) if len(replaced) == 1 else f"{len(replaced)} slices"
             show_info(
-                f"this run replaces the labels of {_layers.describe_plane(job.key)} in {job.output.name!r}; "
+                f"this run replaces edited labels of {where} in {job.output.name!r}; "
                 "select that layer and press Ctrl+Z (undo) afterwards to bring them back"
             )
 
 
-def _key_ints(key: _layers.PlaneKey) -> tuple:
-    return tuple(k if isinstance(k, int) else -1 for k in key)
+def _planes(key: _layers.PlaneKey, region: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """The 2D planes of a region selected by ``key``, each with its position (-1 on plane axes)."""
+    for index in np.ndindex(*region.shape[:-2]):
+        full = _layers.sub_key(key, index)
+        yield tuple(k if isinstance(k, int) else -1 for k in full), region[index]
