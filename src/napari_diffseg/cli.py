@@ -67,10 +67,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESET_CHOICES, default="fast", help="parameter preset (default: fast)")
     parser.add_argument("--max-iter", type=int, metavar="N", help="upper bound on training iterations")
     parser.add_argument(
-        "--min-labels", type=int, metavar="K", help="stop once at most K labels remain (default: 3, or the number of scribbled classes)"
+        "--min-labels", type=int, metavar="K", help="stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)"
     )
     parser.add_argument("--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same labels on the CPU (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed; the same seed gives the same labels on the CPU (default: 0)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to compute (default: auto)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
