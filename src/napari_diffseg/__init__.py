@@ -16,6 +16,7 @@ _LAZY = {
     "Progress": "napari_diffseg.segmenter",
     "Params": "napari_diffseg.params",
     "PRESETS": "napari_diffseg.params",
+    "segment_stack": "napari_diffseg.stack",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,199 @@
+"""``napari-diffseg segment-stack``: every slice of a stack, or every image of a folder.
+
+A stack file (``.zarr``, ``.npy`` or TIFF) goes through :func:`~napari_diffseg.stack.segment_stack`
+and is written to one ``.zarr`` or ``.tif``; a folder or glob of 2D images is labelled by one
+model trained on a spread of them, one output file per image (the reference-image mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from typing import Any
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``napari-diffseg segment-stack``."""
+    from .cli import add_training_options
+
+    parser = subparsers.add_parser(
+        "segment-stack",
+        help="segment every slice of a stack, or every image of a folder, with consistent ids",
+        description="Segment every 2D slice of a stack (.zarr, .npy or .tif, read slice by slice) "
+        "with label ids that are consistent across slices, writing a .zarr (resumable: run the "
+        "same command again after an interruption) or a .tif. STACK may also be a folder or a "
+        "quoted glob of 2D images (sizes may differ): one model trained on a spread of them "
+        "labels them all, one .tif per image in the folder OUT.",
+    )
+    parser.add_argument("stack", metavar="STACK", help="stack file, folder of 2D images, or quoted glob")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.zarr or OUT.tif; a folder for a folder/glob")
+    parser.add_argument("--axis", default="0", metavar="A[,B]", help="stack axis, or axes for nD stacks (default: 0)")
+    parser.add_argument("--channel-axis", type=int, metavar="A", help="axis of STACK holding channels")
+    parser.add_argument("--mode", choices=("shared", "independent"), default="shared", help="shared (default): one model for all slices; independent: one per slice, ids matched by overlap")
+    parser.add_argument("--scribbles", metavar="FILE", help="scribble stack (.zarr, .npy or .tif) of the labels' shape")
+    parser.add_argument("--train-slices", metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20")
+    parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to label slices on")
+    parser.add_argument("--threads", type=int, metavar="N", help="torch threads per slice (default: torch's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_training_options(parser)
+    parser.set_defaults(run=run_segment_stack)
+
+
+def run_segment_stack(args: argparse.Namespace) -> int:
+    """Execute ``napari-diffseg segment-stack``."""
+    from .cli import training_overrides
+
+    params = training_overrides(args)
+    if args.threads is not None:
+        params["threads"] = args.threads
+    train = _int_list(args.train_slices, "--train-slices")
+    client = _client(args.scheduler)
+    bar = SliceBar(enabled=not args.quiet)
+    try:
+        files = image_files(args.stack)
+        if files is not None:
+            return _run_folder(args, files, train, client, bar, params)
+        from .stack import segment_stack
+
+        segment_stack(
+            args.stack,
+            args.scribbles,
+            axis=_int_list(args.axis, "--axis") if "," in args.axis else int(args.axis),
+            channel_axis=args.channel_axis,
+            mode=args.mode,
+            train_slices=train,
+            preset=args.preset,
+            seed=args.seed,
+            out=args.output,
+            client=client,
+            callback=bar,
+            overwrite=args.overwrite,
+            model=args.model,
+            device=args.device,
+            **params,
+        )
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
+    print(f"wrote {bar.done}/{bar.total} slices to {args.output}")
+    return 0
+
+
+def image_files(source: str) -> list[str] | None:
+    """The sorted 2D image files of a folder or glob, or None when ``source`` is one file."""
+    if os.path.isdir(source) and not source.rstrip("/").lower().endswith(".zarr"):
+        pattern = os.path.join(source, "*")
+    elif glob.has_magic(source):
+        pattern = source
+    else:
+        return None
+    files = sorted(f for f in glob.glob(pattern) if f.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(f))
+    if not files:
+        raise FileNotFoundError(f"no {', '.join(IMAGE_SUFFIXES)} images match {source!r}")
+    return files
+
+
+def _run_folder(
+    args: argparse.Namespace, files: list[str], train: list[int] | None, client: Any, bar: SliceBar, params: dict
+) -> int:
+    from .io import read_image, write_labels
+    from .segmenter import Segmenter
+    from .stack import StackProgress, label_images, spread, train_shared
+
+    if args.scribbles or args.mode != "shared":
+        raise ValueError("a folder of images is labelled in shared mode without scribbles; drop --scribbles/--mode")
+    outputs = [os.path.join(args.output, os.path.splitext(os.path.basename(f))[0] + ".tif") for f in files]
+    existing = [o for o in outputs if os.path.exists(o)]
+    if existing and not args.overwrite:
+        raise ValueError(f"{existing[0]!r} already exists; pass --overwrite to replace it or choose another folder")
+    if train is not None and not all(0 <= i < len(files) for i in train):
+        raise ValueError(f"--train-slices must be image numbers 0..{len(files) - 1} (in sorted file order)")
+    os.makedirs(args.output, exist_ok=True)
+    if args.model:
+        segmenter = Segmenter.load(args.model, device=args.device)
+    else:
+        chosen = train if train is not None else spread(len(files))
+        images = [read_image(files[i]).data for i in chosen]
+        segmenter = train_shared(
+            images, channel_axis=args.channel_axis, preset=args.preset, seed=args.seed, device=args.device,
+            callback=lambda p: bar(StackProgress("train", 0, len(files), None, training=p)), **params,
+        )
+        if segmenter is None:
+            return 130
+    loaded = ((i, read_image(f)) for i, f in enumerate(files))
+    pixel_sizes: dict[int, Any] = {}
+
+    def images_to_label():
+        for i, image in loaded:
+            pixel_sizes[i] = image.pixel_size
+            yield i, image.data
+
+    results = label_images(segmenter, images_to_label(), channel_axis=args.channel_axis, client=client, device=args.device)
+    metadata = {"software": "napari-diffseg", "seed": args.seed, "params": segmenter.params.to_dict()}
+    for count, (i, labels) in enumerate(results, start=1):
+        write_labels(outputs[i], labels, pixel_size=pixel_sizes.pop(i), metadata={**metadata, "source": os.path.basename(files[i])})
+        bar(StackProgress("label", count, len(files), (i,), labels))
+    print(f"wrote {len(files)} label images to {args.output}")
+    return 0
+
+
+class SliceBar:
+    """A one-line progress bar on stderr for :class:`~napari_diffseg.stack.StackProgress`."""
+
+    def __init__(self, *, enabled: bool = True, width: int = 30):
+        self.enabled, self.width = enabled, width
+        self.done = self.total = 0
+        self._start = time.perf_counter()
+        self._shown = False
+
+    def __call__(self, progress: Any) -> None:
+        self.done, self.total = progress.done, progress.n_slices
+        if not self.enabled:
+            return
+        if progress.phase == "train":
+            step = progress.training
+            where = "" if progress.index is None else f" slice {progress.index}"
+            fraction, text = step.iteration / max(step.max_iter, 1), f"training{where} {step.iteration}/{step.max_iter} labels {step.n_labels}"
+        else:
+            fraction, text = progress.done / max(progress.n_slices, 1), f"slices {progress.done}/{progress.n_slices}"
+        filled = round(self.width * fraction)
+        elapsed = time.perf_counter() - self._start
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text} {elapsed:.0f}s\033[K")
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._shown = False
+
+
+def _int_list(text: str | None, option: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated integers such as 3,10,20; got {text!r}") from None
+
+
+def _client(address: str | None) -> Any:
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed: pip install 'napari-diffseg[distributed]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except OSError as error:
+        raise ValueError(f"cannot reach the dask scheduler at {address!r} ({error})") from None
