@@ -229,7 +229,9 @@ def save_overlay(path: str, image: Any, labels: Any, channel_axis: int | None = 
 
 
 # ---------------------------------------------------------------------- main
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_segment_parser, add_demo_parser]
+from .cli_stack import add_segment_stack_parser  # noqa: E402 - its module imports this one lazily
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_segment_parser, add_demo_parser, add_segment_stack_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
