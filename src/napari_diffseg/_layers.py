@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .preprocess import MIN_SIDE
+
 if TYPE_CHECKING:
     import napari
     from napari.components import Dims
@@ -127,8 +129,12 @@ def check_channel_layers(layers: Sequence[Layer]) -> None:
     for layer in layers:
         if not isinstance(layer, Image):
             raise ValueError(f"{layer.name!r} is a {type(layer).__name__} layer; pick an Image layer")
-        if full_resolution(layer).size == 0:
-            raise ValueError(f"image layer {layer.name!r} is empty; pick a layer with pixels")
+        height, width = spatial_shape(layer)[-2:] if layer.ndim >= 2 else (0, 0)
+        if full_resolution(layer).size == 0 or min(height, width) < MIN_SIDE:
+            raise ValueError(
+                f"image layer {layer.name!r} is {height}x{width} pixels; at least "
+                f"{MIN_SIDE}x{MIN_SIDE} is needed: pick a larger image"
+            )
     if len(layers) > 1:
         if any(layer.rgb for layer in layers):
             raise ValueError("RGB layers cannot be combined as channels; pick one RGB layer alone")

@@ -123,35 +123,35 @@ class SegmentationWidget(Container):
         self._model_source: tuple[tuple[Image, ...], _layers.PlaneKey] | None = None
         self._committed: dict[tuple[Any, tuple], bytes] = {}  # (layer id, plane) -> digest
 
-        self.image = ComboBox(label="Image", choices=self._image_choices)
-        self.extra_channels = Select(
+        self.image = ComboBox(name="image", label="Image", choices=self._image_choices)
+        self.extra_channels = Select(name="extra_channels", 
             label="+ channels",
             choices=self._channel_choices,
             value=[],
             tooltip="Other single-channel Image layers of the same shape to use as further channels",
         )
-        self.scribbles = ComboBox(label="Scribbles", choices=self._scribble_choices)
-        self.new_scribbles = PushButton(text="New scribble layer")
-        self.mode = RadioButtons(
+        self.scribbles = ComboBox(name="scribbles", label="Scribbles", choices=self._scribble_choices)
+        self.new_scribbles = PushButton(name="new_scribbles", text="New scribble layer")
+        self.mode = RadioButtons(name="mode", 
             label="Slices", choices=[THIS_SLICE, ALL_SLICES], value=THIS_SLICE, orientation="horizontal"
         )
-        self.preset = ComboBox(label="Preset", choices=list(PRESETS), value="fast")
-        self.max_iter = SpinBox(label="Max iterations", min=1, max=100_000)
-        self.min_labels = SpinBox(
+        self.preset = ComboBox(name="preset", label="Preset", choices=list(PRESETS), value="fast")
+        self.max_iter = SpinBox(name="max_iter", label="Max iterations", min=1, max=100_000)
+        self.min_labels = SpinBox(name="min_labels", 
             label="Min labels", min=0, max=1000, tooltip="Stop at this many labels (0: automatic)"
         )
-        self.channels = SpinBox(label="Channels", min=2, max=1000, tooltip="Upper bound on the number of labels")
-        self.con_weight = FloatSpinBox(label="Continuity weight", min=0.0, max=100.0, step=0.1)
-        self.seed = SpinBox(label="Seed", min=0, max=2**31 - 1)
-        self.show_advanced = CheckBox(text="Advanced", value=False)
-        self.refine_iter = SpinBox(label="Refine iterations", min=1, max=10_000)
-        self.lr = FloatSpinBox(label="Learning rate", min=0.0001, max=10.0, step=0.01)
-        self.scribble_weight = FloatSpinBox(label="Scribble weight", min=0.0, max=100.0, step=0.1)
-        self.smooth_sigma = FloatSpinBox(label="Smoothing (px)", min=0.0, max=50.0, step=0.5)
-        self.min_size = SpinBox(label="Min region size (px)", min=0, max=1_000_000)
-        self.threads = SpinBox(label="CPU threads", min=1, max=256, value=_default_threads())
-        self.device = ComboBox(label="Device", choices=list(_DEVICES), value="auto")
-        self.advanced = Container(
+        self.channels = SpinBox(name="channels", label="Channels", min=2, max=1000, tooltip="Upper bound on the number of labels")
+        self.con_weight = FloatSpinBox(name="con_weight", label="Continuity weight", min=0.0, max=100.0, step=0.1)
+        self.seed = SpinBox(name="seed", label="Seed", min=0, max=2**31 - 1)
+        self.show_advanced = CheckBox(name="show_advanced", text="Advanced", value=False)
+        self.refine_iter = SpinBox(name="refine_iter", label="Refine iterations", min=1, max=10_000)
+        self.lr = FloatSpinBox(name="lr", label="Learning rate", min=0.0001, max=10.0, step=0.01)
+        self.scribble_weight = FloatSpinBox(name="scribble_weight", label="Scribble weight", min=0.0, max=100.0, step=0.1)
+        self.smooth_sigma = FloatSpinBox(name="smooth_sigma", label="Smoothing (px)", min=0.0, max=50.0, step=0.5)
+        self.min_size = SpinBox(name="min_size", label="Min region size (px)", min=0, max=1_000_000)
+        self.threads = SpinBox(name="threads", label="CPU threads", min=1, max=256, value=_default_threads())
+        self.device = ComboBox(name="device", label="Device", choices=list(_DEVICES), value="auto")
+        self.advanced = Container(name="advanced", 
             widgets=[
                 self.refine_iter,
                 self.lr,
@@ -163,13 +163,13 @@ class SegmentationWidget(Container):
             ],
             visible=False,
         )
-        self.run_button = PushButton(text=_RUN_TEXT)
-        self.refine_button = PushButton(text="Refine", tooltip="Continue training with the edited scribbles")
-        self.status = Label(value="")
-        self.save_model_button = PushButton(text="Save model…")
-        self.load_model_button = PushButton(text="Load model…")
-        self.apply_to = ComboBox(label="Apply to", choices=self._image_choices)
-        self.apply_button = PushButton(text="Apply model", tooltip="Label the slice shown of 'Apply to'")
+        self.run_button = PushButton(name="run_button", text=_RUN_TEXT)
+        self.refine_button = PushButton(name="refine_button", text="Refine", tooltip="Continue training with the edited scribbles")
+        self.status = Label(name="status", value="")
+        self.save_model_button = PushButton(name="save_model_button", text="Save model…")
+        self.load_model_button = PushButton(name="load_model_button", text="Load model…")
+        self.apply_to = ComboBox(name="apply_to", label="Apply to", choices=self._image_choices)
+        self.apply_button = PushButton(name="apply_button", text="Apply model", tooltip="Label the slice shown of 'Apply to'")
         self.extend(
             [
                 self.image,
@@ -481,12 +481,13 @@ class SegmentationWidget(Container):
     def _launch(self, job: _Job, frames: Callable[..., Iterator[Frame]], *args: Any, **kwargs: Any) -> None:
         from napari.qt.threading import create_worker
 
-        worker = create_worker(frames, *args, _start_thread=False, **kwargs)
-        worker.yielded.connect(functools.partial(self._on_frame, job))
-        worker.errored.connect(functools.partial(self._on_error, job))
-        worker.finished.connect(functools.partial(self._finish, job))
-        job.worker = worker
-        worker.start()
+        handlers = {
+            "yielded": functools.partial(self._on_frame, job),
+            "errored": functools.partial(self._on_error, job),  # replaces the default re-raise
+            "finished": functools.partial(self._finish, job),
+        }
+        job.worker = create_worker(frames, *args, _start_thread=False, _connect=handlers, **kwargs)
+        job.worker.start()
 
     def _cancel(self, reason: str) -> None:
         job = self._job
