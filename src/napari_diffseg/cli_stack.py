@@ -53,6 +53,7 @@ def run_segment_stack(args: argparse.Namespace) -> int:
     if args.threads is not None:
         params["threads"] = args.threads
     train = _int_list(args.train_slices, "--train-slices")
+    axes = _int_list(args.axis, "--axis") or [0]
     client = _client(args.scheduler)
     bar = SliceBar(enabled=not args.quiet)
     try:
@@ -64,7 +65,7 @@ def run_segment_stack(args: argparse.Namespace) -> int:
         segment_stack(
             args.stack,
             args.scribbles,
-            axis=_int_list(args.axis, "--axis") if "," in args.axis else int(args.axis),
+            axis=axes[0] if len(axes) == 1 else tuple(axes),
             channel_axis=args.channel_axis,
             mode=args.mode,
             train_slices=train,

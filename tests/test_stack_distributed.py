@@ -1,0 +1,43 @@
+"""Slices as dask tasks on a LocalCluster of two worker processes: the same labels as locally."""
+
+import numpy as np
+import pytest
+from stack_synthetic import QUICK, moving_objects, strokes
+
+from napari_diffseg import segment_stack
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.mark.slow
+def test_cluster_labels_equal_local_labels(client, tmp_path):
+    stack, truth = moving_objects(n_slices=6)
+    for scribbles in (None, strokes(truth)):
+        local = segment_stack(stack, scribbles, **QUICK)
+        seen = []
+        remote = segment_stack(stack, scribbles, client=client, callback=seen.append, **QUICK)
+        assert np.array_equal(remote, local)
+        assert sorted(p.index for p in seen if p.phase == "label") == [(z,) for z in range(6)]
+    written = segment_stack(stack, client=client, out=tmp_path / "labels.zarr", **QUICK)
+    assert np.array_equal(written[:], segment_stack(stack, **QUICK))
+
+
+@pytest.mark.slow
+def test_workers_keep_only_the_latest_model(client):
+    stack, _ = moving_objects(n_slices=6)
+    segment_stack(stack, client=client, **QUICK)
+
+    def loaded_models():
+        from napari_diffseg.distributed import _WORKER_MODELS
+
+        return len(_WORKER_MODELS)
+
+    assert set(client.run(loaded_models).values()) <= {0, 1}
