@@ -111,8 +111,8 @@ def test_help_explains_the_reference_scribble_format(capsys):
 )
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, capsys, args, message):
     (tmp_path / "broken.png").write_bytes(b"not a png" * 20)
-    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 3, 16, 16), np.uint8))
-    tifffile.imwrite(tmp_path / "ambiguous.tif", np.zeros((5, 16, 16), np.uint8))
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 3, 16, 16), np.uint8), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "ambiguous.tif", np.zeros((5, 16, 16), np.uint8), photometric="minisblack")
     tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((4, 4), np.uint8))
     tifffile.imwrite(tmp_path / "good.tif", (region_truth(16, 16) * 60).astype(np.uint8))
     tifffile.imwrite(tmp_path / "negative.tif", -np.ones((16, 16), np.int16))
