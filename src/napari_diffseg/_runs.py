@@ -47,6 +47,20 @@ class Frame:
     index: tuple[int, ...] = ()
 
 
+def warm_up() -> None:
+    """Import the core and torch's optimisers ahead of the first run.
+
+    The first optimiser torch builds imports several seconds of modules, holding the GIL
+    for stretches that would freeze the GUI during the first run; run this in a
+    background thread when the widget opens instead.
+    """
+    import torch
+
+    from . import segmenter  # noqa: F401
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def _with_previews(model: Segmenter, steps: Iterator[Progress], threads: int | None) -> Iterator[Frame]:
     from .devices import torch_threads
 

@@ -34,7 +34,7 @@ from napari.utils import progress as progress_bar
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
-from ._runs import Frame, predict_frames, refine_frames, stack_frames, train_frames
+from ._runs import Frame, predict_frames, refine_frames, stack_frames, train_frames, warm_up
 from .params import PRESETS
 
 if TYPE_CHECKING:
@@ -202,6 +202,8 @@ class SegmentationWidget(Container):
         self.save_model_button.changed.connect(self._on_save_clicked)
         self.load_model_button.changed.connect(self._on_load_clicked)
         self.apply_button.changed.connect(self._on_apply_clicked)
+        self._warm_up = threading.Thread(target=warm_up, name="napari-diffseg warm-up", daemon=True)
+        self._warm_up.start()
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layer_removed)
         self._on_image_changed()
