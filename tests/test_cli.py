@@ -8,6 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+import torch
 from conftest import piecewise_rgb, region_truth
 
 from napari_diffseg import __version__
@@ -107,6 +108,11 @@ def test_help_explains_the_reference_scribble_format(capsys):
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--scribbles", "{tmp}/negative.tif"], ">= 0"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--channels", "1"], "channels"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/nowhere/out.tif"], "output folder"),
+        pytest.param(
+            ["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--device", "cuda"],
+            "no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU"),
+        ),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, capsys, args, message):
