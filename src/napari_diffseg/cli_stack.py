@@ -31,10 +31,17 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
         "labels them all, one .tif per image in the folder OUT.",
     )
     parser.add_argument("stack", metavar="STACK", help="stack file, folder of 2D images, or quoted glob")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.zarr or OUT.tif; a folder for a folder/glob")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="OUT.zarr or OUT.tif; a folder for a folder/glob"
+    )
     parser.add_argument("--axis", default="0", metavar="A[,B]", help="stack axis, or axes for nD stacks (default: 0)")
     parser.add_argument("--channel-axis", type=int, metavar="A", help="axis of STACK holding channels")
-    parser.add_argument("--mode", choices=("shared", "independent"), default="shared", help="shared (default): one model for all slices; independent: one per slice, ids matched by overlap")
+    parser.add_argument(
+        "--mode",
+        choices=("shared", "independent"),
+        default="shared",
+        help="shared (default): one model for all slices; independent: one per slice, ids matched by overlap",
+    )
     parser.add_argument("--scribbles", metavar="FILE", help="scribble stack (.zarr, .npy or .tif) of the labels' shape")
     parser.add_argument("--train-slices", metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20")
     parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")
@@ -136,10 +143,13 @@ def _run_folder(
             pixel_sizes[i] = image.pixel_size
             yield i, image.data
 
-    results = label_images(segmenter, images_to_label(), channel_axis=args.channel_axis, client=client, device=args.device)
+    results = label_images(
+        segmenter, images_to_label(), channel_axis=args.channel_axis, client=client, device=args.device
+    )
     metadata = {"software": "napari-diffseg", "seed": args.seed, "params": segmenter.params.to_dict()}
     for count, (i, labels) in enumerate(results, start=1):
-        write_labels(outputs[i], labels, pixel_size=pixel_sizes.pop(i), metadata={**metadata, "source": os.path.basename(files[i])})
+        source = {"source": os.path.basename(files[i])}
+        write_labels(outputs[i], labels, pixel_size=pixel_sizes.pop(i), metadata={**metadata, **source})
         bar(StackProgress("label", count, len(files), (i,), labels))
     print(f"wrote {len(files)} label images to {args.output}")
     return 0
@@ -161,7 +171,8 @@ class SliceBar:
         if progress.phase == "train":
             step = progress.training
             where = "" if progress.index is None else f" slice {progress.index}"
-            fraction, text = step.iteration / max(step.max_iter, 1), f"training{where} {step.iteration}/{step.max_iter} labels {step.n_labels}"
+            fraction = step.iteration / max(step.max_iter, 1)
+            text = f"training{where} {step.iteration}/{step.max_iter} labels {step.n_labels}"
         else:
             fraction, text = progress.done / max(progress.n_slices, 1), f"slices {progress.done}/{progress.n_slices}"
         filled = round(self.width * fraction)
