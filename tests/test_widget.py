@@ -126,10 +126,18 @@ def test_refine_after_painting_scribbles(viewer, widget, qtbot, notifications):
 
 def test_scribbles_default_to_a_matching_labels_layer(viewer, widget):
     viewer.add_labels(np.zeros((5, 5), dtype=np.uint8), name="other shape")
+    assert widget.scribbles.value is None
     matching = viewer.add_labels(np.zeros((32, 40), dtype=np.uint8), name="strokes")
     image = viewer.add_image(two_region_image(), name="cells")
     widget.image.value = image
     assert widget.scribbles.value == matching
+
+
+def test_scribbles_added_after_the_image_are_picked(viewer, widget):
+    viewer.add_image(two_region_image(), name="cells")
+    assert widget.scribbles.value is None
+    strokes = viewer.add_labels(np.zeros((32, 40), dtype=np.uint8), name="strokes")
+    assert widget.scribbles.value == strokes
 
 
 def stack_viewer(viewer, n_slices=4):
@@ -254,3 +262,40 @@ def test_save_load_and_apply_to_another_layer(viewer, widget, qtbot, tmp_path):
     labels = viewer.layers["target segmentation"].data
     assert labels.shape == target.data.shape
     assert np.bincount(labels[:, :16].ravel()).argmax() != np.bincount(labels[:, 24:].ravel()).argmax()
+
+
+def test_painting_in_the_output_during_a_run_is_kept(viewer, widget, qtbot, notifications):
+    viewer.add_image(two_region_image((48, 48)), name="cells")
+    widget.max_iter.value = 100_000
+    widget.min_labels.value = 1
+    widget.run()
+    out = viewer.layers["cells segmentation"]
+    qtbot.waitUntil(lambda: out.data.any(), timeout=TIMEOUT_MS)  # the first live preview
+    out.brush_size = 3
+    out.paint([2, 2], 99)
+    widget.run_button.clicked.emit()  # Cancel
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert out.data[2, 2] == 99
+    assert any("kept" in message for message in notifications["info"])
+    assert "kept the last preview" in widget.status.value
+
+
+def test_a_lazy_stack_is_read_one_slice_per_run(viewer, widget, qtbot):
+    da = pytest.importorskip("dask.array")
+
+    class Recording:
+        def __init__(self, data):
+            self.data, self.reads = data, []
+            self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+
+        def __getitem__(self, key):
+            self.reads.append(key)
+            return self.data[key]
+
+    source = Recording(np.stack([two_region_image(seed=z) for z in range(4)]))
+    viewer.add_image(da.from_array(source, chunks=(1, 32, 40)), name="lazy")
+    viewer.dims.set_point(0, 3)
+    source.reads.clear()  # napari itself reads the slice it shows
+    run_and_wait(widget, qtbot)
+    assert source.reads and all(key[0] in (3, slice(3, 4)) for key in source.reads)
+    assert filled_slices(viewer.layers["lazy segmentation"]) == [False, False, False, True]

@@ -165,7 +165,8 @@ class SegmentationWidget(Container):
         )
         self.run_button = PushButton(name="run_button", text=_RUN_TEXT)
         self.refine_button = PushButton(name="refine_button", text="Refine", tooltip="Continue training with the edited scribbles")
-        self.status = Label(name="status", value="")
+        self.status = Label(name="status", label="", value="")
+        self.status.native.setWordWrap(True)  # Qt: magicgui's Label cannot wrap
         self.save_model_button = PushButton(name="save_model_button", text="Save model…")
         self.load_model_button = PushButton(name="load_model_button", text="Load model…")
         self.apply_to = ComboBox(name="apply_to", label="Apply to", choices=self._image_choices)
@@ -233,12 +234,16 @@ class SegmentationWidget(Container):
         ]
         return [("none", None), *labels]
 
-    def _on_layers_changed(self, _event: Any = None) -> None:
+    def _on_layers_changed(self, event: Any = None) -> None:
         image = self.image.value
         self.reset_choices()
         if self.image.value != image:
             return  # _on_image_changed has run
         self.extra_channels.visible = bool(self.extra_channels.choices)
+        added = getattr(event, "type", None) == "inserted" and event.value
+        if added and self.scribbles.value is None and image is not None and not _layers.is_output(added):
+            if _layers.matches_image(added, image):
+                self.scribbles.value = added
 
     def _on_layer_removed(self, event: Any) -> None:
         job = self._job
@@ -554,13 +559,13 @@ class SegmentationWidget(Container):
         if job.edited.any():
             show_info(f"kept {int(job.edited.sum())} pixels you painted in {job.output.name!r} during the run")
         seconds = time.monotonic() - job.started
-        where = f"{_layers.describe_plane(job.key)} of {job.output.name!r}"
+        where = f"{job.output.name!r}, {_layers.describe_plane(job.key)}"
         if job.result is None:
             state = "cancelled" if job.stop_reason == "cancelled" else f"stopped ({job.stop_reason})"
             return f"{job.kind} {state}: kept the last preview in {where}" if changed else f"{job.kind} {state}"
         n_labels = len(np.unique(job.result))
-        iterations = f" after {job.iterations} iterations" if job.iterations else ""
-        return f"{n_labels} labels{iterations} in {seconds:.1f} s → {where}"
+        iterations = f", {job.iterations} iterations" if job.iterations else ""
+        return f"{n_labels} labels{iterations}, {seconds:.1f} s → {where}"
 
     def _notify_replaced_edits(self, job: _Job) -> None:
         """Say so when a run is about to replace labels that no earlier run of this widget wrote."""
