@@ -299,3 +299,17 @@ def test_a_lazy_stack_is_read_one_slice_per_run(viewer, widget, qtbot):
     run_and_wait(widget, qtbot)
     assert source.reads and all(key[0] in (3, slice(3, 4)) for key in source.reads)
     assert filled_slices(viewer.layers["lazy segmentation"]) == [False, False, False, True]
+
+
+def test_all_slices_can_be_cancelled(viewer, widget, qtbot):
+    pytest.importorskip("napari_diffseg.stack")
+    stack_viewer(viewer)
+    widget.mode.value = "All slices"
+    widget.max_iter.value = 100_000
+    widget.min_labels.value = 1
+    widget.run()
+    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 2, timeout=TIMEOUT_MS)
+    widget.run_button.clicked.emit()  # Cancel
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert widget.run_button.text == "Run" and "cancelled" in widget.status.value
+    assert filled_slices(viewer.layers["stack segmentation"]) == [False] * 4  # cancelled while training

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 THIS_SLICE = "This slice"
 ALL_SLICES = "All slices"
+ALL_SLICES_KIND = "all slices"
 _RUN_TEXT = "Run"
 _CANCEL_TEXT = "Cancel"
 _DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -124,7 +125,8 @@ class SegmentationWidget(Container):
         self._committed: dict[tuple[Any, tuple], bytes] = {}  # (layer id, plane) -> digest
 
         self.image = ComboBox(name="image", label="Image", choices=self._image_choices)
-        self.extra_channels = Select(name="extra_channels", 
+        self.extra_channels = Select(
+            name="extra_channels",
             label="+ channels",
             choices=self._channel_choices,
             value=[],
@@ -132,26 +134,33 @@ class SegmentationWidget(Container):
         )
         self.scribbles = ComboBox(name="scribbles", label="Scribbles", choices=self._scribble_choices)
         self.new_scribbles = PushButton(name="new_scribbles", text="New scribble layer")
-        self.mode = RadioButtons(name="mode", 
-            label="Slices", choices=[THIS_SLICE, ALL_SLICES], value=THIS_SLICE, orientation="horizontal"
+        self.mode = RadioButtons(
+            name="mode",
+            label="Slices",
+            choices=[THIS_SLICE, ALL_SLICES],
+            value=THIS_SLICE,
+            orientation="horizontal",
         )
         self.preset = ComboBox(name="preset", label="Preset", choices=list(PRESETS), value="fast")
         self.max_iter = SpinBox(name="max_iter", label="Max iterations", min=1, max=100_000)
-        self.min_labels = SpinBox(name="min_labels", 
-            label="Min labels", min=0, max=1000, tooltip="Stop at this many labels (0: automatic)"
+        self.min_labels = SpinBox(
+            name="min_labels", label="Min labels", max=1000, tooltip="Stop at this many labels (0: automatic)"
         )
-        self.channels = SpinBox(name="channels", label="Channels", min=2, max=1000, tooltip="Upper bound on the number of labels")
+        self.channels = SpinBox(
+            name="channels", label="Channels", min=2, max=1000, tooltip="Upper bound on the number of labels"
+        )
         self.con_weight = FloatSpinBox(name="con_weight", label="Continuity weight", min=0.0, max=100.0, step=0.1)
         self.seed = SpinBox(name="seed", label="Seed", min=0, max=2**31 - 1)
         self.show_advanced = CheckBox(name="show_advanced", text="Advanced", value=False)
         self.refine_iter = SpinBox(name="refine_iter", label="Refine iterations", min=1, max=10_000)
         self.lr = FloatSpinBox(name="lr", label="Learning rate", min=0.0001, max=10.0, step=0.01)
-        self.scribble_weight = FloatSpinBox(name="scribble_weight", label="Scribble weight", min=0.0, max=100.0, step=0.1)
-        self.smooth_sigma = FloatSpinBox(name="smooth_sigma", label="Smoothing (px)", min=0.0, max=50.0, step=0.5)
+        self.scribble_weight = FloatSpinBox(name="scribble_weight", label="Scribble weight", max=100.0, step=0.1)
+        self.smooth_sigma = FloatSpinBox(name="smooth_sigma", label="Smoothing (px)", max=50.0, step=0.5)
         self.min_size = SpinBox(name="min_size", label="Min region size (px)", min=0, max=1_000_000)
         self.threads = SpinBox(name="threads", label="CPU threads", min=1, max=256, value=_default_threads())
         self.device = ComboBox(name="device", label="Device", choices=list(_DEVICES), value="auto")
-        self.advanced = Container(name="advanced", 
+        self.advanced = Container(
+            name="advanced",
             widgets=[
                 self.refine_iter,
                 self.lr,
@@ -164,13 +173,17 @@ class SegmentationWidget(Container):
             visible=False,
         )
         self.run_button = PushButton(name="run_button", text=_RUN_TEXT)
-        self.refine_button = PushButton(name="refine_button", text="Refine", tooltip="Continue training with the edited scribbles")
-        self.status = Label(name="status", label="", value="")
+        self.refine_button = PushButton(
+            name="refine_button", text="Refine", tooltip="Continue training with the edited scribbles"
+        )
+        self.status = Label(name="status", value="")
         self.status.native.setWordWrap(True)  # Qt: magicgui's Label cannot wrap
         self.save_model_button = PushButton(name="save_model_button", text="Save model…")
         self.load_model_button = PushButton(name="load_model_button", text="Load model…")
         self.apply_to = ComboBox(name="apply_to", label="Apply to", choices=self._image_choices)
-        self.apply_button = PushButton(name="apply_button", text="Apply model", tooltip="Label the slice shown of 'Apply to'")
+        self.apply_button = PushButton(
+            name="apply_button", text="Apply model", tooltip="Label the slice shown of 'Apply to'"
+        )
         self.extend(
             [
                 self.image,
@@ -371,7 +384,7 @@ class SegmentationWidget(Container):
         stack, channel_axis = _layers.image_stack(images)
         axes = tuple(range(ndim - 2))
         n_slices = math.prod(_layers.spatial_shape(images[0])[:-2])
-        job = self._start_job("all slices", images, (slice(None),) * ndim, total=n_slices, scribbles=scribbles)
+        job = self._start_job(ALL_SLICES_KIND, images, (slice(None),) * ndim, total=n_slices, scribbles=scribbles)
         self._model, self._model_source = None, None
         self._launch(
             job,
@@ -471,7 +484,13 @@ class SegmentationWidget(Container):
 
     # ------------------------------------------------------------------ jobs
     def _start_job(
-        self, kind: str, images: tuple[Image, ...], key: _layers.PlaneKey, *, total: int, scribbles: Labels | None = None
+        self,
+        kind: str,
+        images: tuple[Image, ...],
+        key: _layers.PlaneKey,
+        *,
+        total: int,
+        scribbles: Labels | None = None,
     ) -> _Job:
         output = _layers.output_layer(self._viewer, images[0])
         before = _layers.read_plane(output, key).copy()
@@ -511,14 +530,18 @@ class SegmentationWidget(Container):
         if frame.progress is not None:
             p = frame.progress
             job.iterations, job.n_labels = p.iteration, p.n_labels
-            job.pbar.update(p.iteration - job.pbar.n)
-            job.pbar.set_description(f"{job.kind}: {p.n_labels} labels, loss {p.loss:.3f}")
+            if job.kind == ALL_SLICES_KIND:  # the bar counts slices; training shows in its text
+                job.pbar.set_description(f"training: iteration {p.iteration}, {p.n_labels} labels")
+            else:
+                job.pbar.update(p.iteration - job.pbar.n)
+                job.pbar.set_description(f"{job.kind}: {p.n_labels} labels, loss {p.loss:.3f}")
         if frame.final:
             job.result = job.shown.copy() if frame.labels is None else frame.labels
             job.pbar.update(job.pbar.total - job.pbar.n)
         elif frame.labels is not None and job.output in self._viewer.layers:
             where = frame.index + (slice(None),) * (job.before.ndim - len(frame.index))
-            _layers.show_plane(job.output, _layers.sub_key(job.key, where), self._keep_edits(job, frame.labels, where))
+            shown = self._keep_edits(job, frame.labels, where)
+            _layers.show_plane(job.output, _layers.sub_key(job.key, where), shown)
             if frame.index:
                 job.pbar.update(1)
 
