@@ -178,6 +178,18 @@ def test_switching_slice_and_layer_mid_run_keeps_the_target(viewer, widget, qtbo
     assert "other segmentation" not in viewer.layers
 
 
+def test_refine_refuses_another_slice(viewer, widget, qtbot, notifications):
+    stack_viewer(viewer)
+    viewer.dims.set_point(0, 3.0)  # slice 1
+    run_and_wait(widget, qtbot)
+    widget.new_scribbles.clicked.emit()
+    viewer.layers["stack scribbles"].data[2, 5:9, 5:30] = 1
+    viewer.dims.set_point(0, 6.0)  # slice 2
+    widget.refine()
+    assert not widget.running
+    assert "slice (1,)" in notifications["warning"][-1]
+
+
 def test_deleting_a_layer_mid_run_cancels_cleanly(viewer, widget, qtbot, notifications):
     viewer.add_image(two_region_image((48, 48)), name="cells")
     widget.max_iter.value = 100_000

@@ -409,14 +409,14 @@ class SegmentationWidget(Container):
         if self.running:
             raise RuntimeError("a run is already in progress; wait for it or press Cancel")
         images = self._selected_images()
-        if self._model is None or self._model_source is None or self._model._image is None:
+        if self._model is None or self._model_source is None:  # no Run yet, or a loaded model
             show_warning("Refine continues the model of the last Run: press Run first")
             return
         source_images, key = self._model_source
-        if source_images != images:
+        if source_images != images or _layers.plane_key(images[0], self._viewer.dims) != key:
             show_warning(
-                f"the model was trained on {source_images[0].name!r}, not {images[0].name!r}: "
-                "press Run on this image first"
+                f"the model was trained on {source_images[0].name!r}, {_layers.describe_plane(key)}: "
+                "go back there, or press Run on this image and slice first"
             )
             return
         scribbles = self._selected_scribbles(images[0])
