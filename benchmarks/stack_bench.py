@@ -41,20 +41,31 @@ def trained_model(size: int, threads: int):
 
 
 def throughput(size: int, n_slices: int, threads: int, repeats: int) -> dict:
-    """Slices per second of segment_stack with a trained model (read, predict, write)."""
+    """Slices per second of segment_stack with a trained model (read, predict, write).
+
+    Also the CPU seconds per slice: on a busy machine, ``threads / cpu_s_per_slice`` bounds
+    what the same threads would do on a quiet one (spinning OpenMP threads inflate it).
+    """
     from napari_diffseg import segment_stack
 
     rng = np.random.default_rng(1)
     stack = np.stack([synthetic_slice(size, z, rng) for z in range(n_slices)])
     model = trained_model(size, threads)
     segment_stack(stack[:2], model=model, device="cpu")  # warm-up: fixes ids, loads kernels
-    rates = []
+    rates, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         segment_stack(stack, model=model, device="cpu")
         rates.append(n_slices / (time.perf_counter() - start))
-    return {"size": size, "slices": n_slices, "threads": threads, "slices_per_s_runs": [round(r, 2) for r in rates],
-            "slices_per_s_median": round(float(np.median(rates)), 2)}
+        cpu.append((time.process_time() - start_cpu) / n_slices)
+    return {
+        "size": size,
+        "slices": n_slices,
+        "threads": threads,
+        "slices_per_s_runs": [round(r, 2) for r in rates],
+        "slices_per_s_median": round(float(np.median(rates)), 2),
+        "cpu_s_per_slice_median": round(float(np.median(cpu)), 3),
+    }
 
 
 def memory_child(path: str, out: str, threads: int) -> None:
