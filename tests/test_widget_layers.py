@@ -120,3 +120,12 @@ def test_sub_key_and_absolute_index():
     assert _layers.sub_key(key, (5,)) == (5, 2, slice(None), slice(None))
     index = _layers.absolute_index((3, slice(None), slice(None)), (np.array([0, 1]), np.array([4, 5])))
     assert [list(i) for i in index] == [[3, 3], [0, 1], [4, 5]]
+
+
+def test_the_output_widens_for_large_ids():
+    layer = Labels(np.zeros((2, 8, 8), dtype=np.uint16))
+    key = (0, slice(None), slice(None))
+    _layers.commit_plane(layer, key, np.full((8, 8), 70_000, dtype=np.uint32), layer.data[key].copy())
+    assert layer.data.dtype == np.uint32 and (layer.data[0] == 70_000).all()
+    layer.undo()
+    assert not layer.data.any()

@@ -73,6 +73,7 @@ def test_refine_time_on_a_481x321_image(make_napari_viewer, qtbot):
     scribbles = viewer.layers["photo scribbles"]
     scribbles.data[20:26, 300:460] = 1  # sky
     scribbles.data[200:206, 100:200] = 2  # suit
+    widget.max_iter.value = 20
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=300_000)
     scribbles.data[120:126, 200:260] = 3  # face: a new class

@@ -190,8 +190,16 @@ def output_layer(viewer: napari.Viewer, image: Image) -> Labels:
     for layer in viewer.layers:
         if layer.name == name and is_output(layer) and matches_image(layer, image):
             return layer
-    data = np.zeros(spatial_shape(image), dtype=np.uint32)
+    # uint16 draws faster than uint32 (napari colours it on the GPU); fit_dtype widens it when needed.
+    data = np.zeros(spatial_shape(image), dtype=np.uint16)
     return viewer.add_labels(data, name=name, metadata={_MARKER: image.name}, **_geometry(image))
+
+
+def fit_dtype(layer: Labels, labels: np.ndarray) -> None:
+    """Widen the layer's integer dtype in place when ``labels`` holds ids it cannot store."""
+    dtype = layer.data.dtype
+    if labels.size and labels.max() > np.iinfo(dtype).max:
+        layer.data = layer.data.astype(np.promote_types(dtype, labels.dtype))
 
 
 def add_scribble_layer(viewer: napari.Viewer, image: Image) -> Labels:
@@ -221,6 +229,7 @@ def commit_plane(layer: Labels, key: PlaneKey, labels: np.ndarray, before: np.nd
     int
         Number of pixels that changed relative to ``before``.
     """
+    fit_dtype(layer, labels)
     layer.data[key] = before
     changed = np.nonzero(labels != before)
     if changed[0].size:
@@ -233,5 +242,6 @@ def commit_plane(layer: Labels, key: PlaneKey, labels: np.ndarray, before: np.nd
 
 def show_plane(layer: Labels, key: PlaneKey, labels: np.ndarray) -> None:
     """Show a preview in a plane, outside the undo history (``commit_plane`` records it)."""
+    fit_dtype(layer, labels)
     layer.data[key] = labels
     layer.refresh()

@@ -48,12 +48,13 @@ class Frame:
 
 
 def warm_up() -> None:
-    """Import the core and torch's optimisers ahead of the first run.
+    """Import what the first run needs, ahead of it, in a background thread.
 
     The first optimiser torch builds imports several seconds of modules, holding the GIL
-    for stretches that would freeze the GUI during the first run; run this in a
-    background thread when the widget opens instead.
+    for stretches that would freeze the GUI during the first run, and napari's first Labels
+    layer (the output) imports pandas on the GUI thread; run this when the widget opens.
     """
+    import pandas  # noqa: F401
     import torch
 
     from . import segmenter  # noqa: F401

@@ -555,6 +555,7 @@ class SegmentationWidget(Container):
         edited = job.edited[where] | (current != job.shown[where])
         job.edited[where] = edited
         kept = np.where(edited, current, labels)
+        job.shown = job.shown.astype(np.promote_types(job.shown.dtype, kept.dtype), copy=False)
         job.shown[where] = kept
         return kept
 
