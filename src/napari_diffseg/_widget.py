@@ -91,7 +91,6 @@ class _Job:
     edited: np.ndarray | None = None
     result: np.ndarray | None = None
     iterations: int = 0
-    n_labels: int = 0
     stop_reason: str | None = None
     worker: GeneratorWorker | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -220,14 +219,23 @@ class SegmentationWidget(Container):
         self._warm_up.start()
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        self.native.destroyed.connect(self._disconnect_viewer)
         self._on_image_changed()
+
+    def _disconnect_viewer(self, _object: Any = None) -> None:
+        """Stop listening to the viewer once the widget's Qt side is gone; cancel a run."""
+        self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
+        self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        if self._job is not None and self._job.worker is not None:
+            self._job.stop.set()
+            self._job.worker.quit()
 
     # ------------------------------------------------------------------ pickers
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
 
     def _channel_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
-        image = self.image.value if hasattr(self, "image") else None
+        image = self.image.value
         if image is None or image.rgb:
             return []
         return [
@@ -272,9 +280,8 @@ class SegmentationWidget(Container):
         image = self.image.value
         current = self.scribbles.value
         if image is not None and (current is None or not _layers.matches_image(current, image)):
-            matching = [layer for _, layer in self._scribble_choices() if layer is not None
-                        and _layers.matches_image(layer, image)]
-            self.scribbles.value = matching[0] if matching else None
+            candidates = (layer for _, layer in self._scribble_choices() if layer is not None)
+            self.scribbles.value = next((c for c in candidates if _layers.matches_image(c, image)), None)
         self.mode.enabled = image is not None and image.ndim > 2
         if not self.mode.enabled:
             self.mode.value = THIS_SLICE
@@ -529,7 +536,7 @@ class SegmentationWidget(Container):
             self._model = frame.model
         if frame.progress is not None:
             p = frame.progress
-            job.iterations, job.n_labels = p.iteration, p.n_labels
+            job.iterations = p.iteration
             if job.kind == ALL_SLICES_KIND:  # the bar counts slices; training shows in its text
                 job.pbar.set_description(f"training: iteration {p.iteration}, {p.n_labels} labels")
             else:
