@@ -325,3 +325,17 @@ def test_all_slices_can_be_cancelled(viewer, widget, qtbot):
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.run_button.text == "Run" and "cancelled" in widget.status.value
     assert filled_slices(viewer.layers["stack segmentation"]) == [False] * 4  # cancelled while training
+
+
+def test_closing_the_widget_mid_run_stops_the_run(viewer, qtbot):
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
+    viewer.add_image(two_region_image((48, 48)), name="cells")
+    widget.max_iter.value = 100_000
+    widget.min_labels.value = 1
+    widget.run()
+    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 1, timeout=TIMEOUT_MS)
+    viewer.window.remove_dock_widget(dock)
+    widget.native.deleteLater()  # what garbage collection of the closed widget leads to
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    viewer.add_image(two_region_image(), name="more")  # no widget listens any more
+    qtbot.wait(50)

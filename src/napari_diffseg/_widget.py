@@ -122,6 +122,7 @@ class SegmentationWidget(Container):
         self._model: Segmenter | None = None
         self._model_source: tuple[tuple[Image, ...], _layers.PlaneKey] | None = None
         self._committed: dict[tuple[Any, tuple], bytes] = {}  # (layer id, plane) -> digest
+        self._closed = False  # the Qt side was destroyed: a finishing run must not touch it
 
         self.image = ComboBox(name="image", label="Image", choices=self._image_choices)
         self.extra_channels = Select(
@@ -224,6 +225,7 @@ class SegmentationWidget(Container):
 
     def _disconnect_viewer(self, _object: Any = None) -> None:
         """Stop listening to the viewer once the widget's Qt side is gone; cancel a run."""
+        self._closed = True
         self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         if self._job is not None and self._job.worker is not None:
@@ -574,10 +576,13 @@ class SegmentationWidget(Container):
         """Write the result (or the last preview, if cancelled) as one undo step; reset the buttons."""
         job.pbar.close()
         self._job = None
+        message = self._write_result(job)
+        if self._closed:
+            return
         self.run_button.text = _RUN_TEXT
         for button in (self.refine_button, self.apply_button, self.save_model_button, self.load_model_button):
             button.enabled = True
-        self.status.value = self._write_result(job)
+        self.status.value = message
 
     def _write_result(self, job: _Job) -> str:
         if job.output not in self._viewer.layers:
