@@ -19,7 +19,8 @@ import numpy as np
 if TYPE_CHECKING:
     from .segmenter import Progress, Segmenter
 
-PREVIEW_EVERY_S = 0.5
+PREVIEW_EVERY_S = 0.5  # live previews at most this often...
+PREVIEW_SHARE = 4  # ...and no sooner than 4x the last preview's own duration after it
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,16 @@ def warm_up() -> None:
 def _with_previews(model: Segmenter, steps: Iterator[Progress], threads: int | None) -> Iterator[Frame]:
     from .devices import torch_threads
 
-    last_preview = time.monotonic()
+    last_preview, interval = time.monotonic(), PREVIEW_EVERY_S
     for progress in steps:
         labels = None
-        if time.monotonic() - last_preview >= PREVIEW_EVERY_S:
+        if time.monotonic() - last_preview >= interval:
+            started = time.monotonic()
             with torch_threads(threads):
                 labels = model.labels()
             last_preview = time.monotonic()
+            # Previews take at most a fifth of the run, however slow labelling is here.
+            interval = max(PREVIEW_EVERY_S, PREVIEW_SHARE * (last_preview - started))
         yield Frame(progress=progress, labels=labels)
     with torch_threads(threads):
         labels = model.labels()
