@@ -212,10 +212,15 @@ def add_scribble_layer(viewer: napari.Viewer, image: Image) -> Labels:
 
 
 def absolute_index(key: PlaneKey, plane_indices: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Turn indices into a 2D plane into indices into the full nD array."""
+    """Turn indices into the region ``key`` selects into indices into the full nD array.
+
+    Each index array gets the smallest integer dtype that holds it: the undo history keeps
+    them, so this divides its memory by up to four.
+    """
     planes = iter(plane_indices)
     count = plane_indices[0].size
-    return tuple(next(planes) if isinstance(k, slice) else np.full(count, k) for k in key)
+    full = (next(planes) if isinstance(k, slice) else np.full(count, k) for k in key)
+    return tuple(index.astype(np.min_scalar_type(index.max(initial=0))) for index in full)
 
 
 def commit_plane(layer: Labels, key: PlaneKey, labels: np.ndarray, before: np.ndarray) -> int:
