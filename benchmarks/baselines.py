@@ -20,7 +20,7 @@ def kmeans_colour(image: np.ndarray, n_clusters: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     pixels = image.reshape(-1, image.shape[-1] if image.ndim == 3 else 1).astype(np.float32)
-    model = KMeans(n_clusters=n_clusters, n_init=3, random_state=0).fit(pixels)
+    model = KMeans(n_clusters=n_clusters, n_init=1, random_state=0).fit(pixels)
     return model.labels_.reshape(image.shape[:2])
 
 

@@ -42,16 +42,17 @@ def _compiled(segmenter) -> None:
     segmenter.network = torch.compile(segmenter.network)
 
 
-def side_by_side(image: np.ndarray, rounds: int, per_round: int) -> list[dict]:
-    """Median s/iteration of each in-process variant, interleaved."""
+def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: bool = True) -> list[dict]:
+    """Median s/iteration of each in-process variant, interleaved (``compile``: include torch.compile)."""
     import torch
 
     variants = {
         "baseline (fast preset, 2 threads)": ({}, None, 2),
         "1 thread": ({}, None, 1),
         "channels_last": ({}, _channels_last, 2),
-        "torch.compile": ({}, _compiled, 2),
     }
+    if compile:
+        variants["torch.compile"] = ({}, _compiled, 2)
     runs = {}
     for name, (params, change, threads) in variants.items():
         segmenter, steps = _segmenter(image, **params)
