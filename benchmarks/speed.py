@@ -52,8 +52,6 @@ def _resized_photo(side: int) -> np.ndarray:
 
 def scale_child(side: int, preset: str, repeats: int) -> dict:
     """In a fresh process: whole-call time, s/iteration and peak RSS at ``side`` x ``side``."""
-    import resource
-
     import torch
 
     from napari_diffseg import Segmenter, segment
@@ -74,9 +72,22 @@ def scale_child(side: int, preset: str, repeats: int) -> dict:
             segmenter.labels()
             calls.append(time.perf_counter() - start)
         per_iter.append(float(np.median(np.diff(stamps))))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes()
     return {"side": side, "preset": preset, "whole_call_s": float(np.median(calls)) if calls else None,
             "s_per_iter": float(np.median(per_iter)), "peak_rss_gib": peak / 2**30}
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's peak over ``fork`` + ``exec``,
+    so a child started by a large parent would report the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("VmHWM not found in /proc/self/status")
 
 
 def scaling(sides: list[int], preset: str = "fast", repeats: int = 3) -> list[dict]:
