@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 
-def build_network(in_channels: int, channels: int, n_conv: int) -> nn.Sequential:
+def build_network(in_channels: int, channels: int, n_conv: int, padding: str = "zeros") -> nn.Sequential:
     """Build the clustering network of Kim, Kanezaki & Tanaka (2020).
 
     ``conv3x3(C -> q) -> ReLU -> BN``, then ``n_conv - 1`` times ``conv3x3(q -> q) -> ReLU -> BN``,
@@ -21,6 +21,8 @@ def build_network(in_channels: int, channels: int, n_conv: int) -> nn.Sequential
         Number of feature channels ``q``.
     n_conv : int
         Number of 3x3 blocks.
+    padding : {"zeros", "replicate", "reflect"}
+        Border mode of the 3x3 convolutions (the reference pads with zeros).
 
     Returns
     -------
@@ -30,7 +32,7 @@ def build_network(in_channels: int, channels: int, n_conv: int) -> nn.Sequential
     layers: list[nn.Module] = []
     width = in_channels
     for _ in range(n_conv):
-        layers += [nn.Conv2d(width, channels, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(channels)]
+        layers += [nn.Conv2d(width, channels, 3, padding=1, padding_mode=padding), nn.ReLU(inplace=True), nn.BatchNorm2d(channels)]
         width = channels
     layers += [nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels)]
     return nn.Sequential(*layers)

@@ -15,6 +15,7 @@ Normalization = Literal["reference", "percentile"]
 FinalForward = Literal["train", "eval"]
 Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
+Padding = Literal["zeros", "replicate", "reflect"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class Params:
         Number of feature channels ``q`` (the upper bound on the number of clusters).
     n_conv : int
         Number of 3x3 convolution blocks (conv -> ReLU -> BatchNorm).
+    padding : {"zeros", "replicate", "reflect"}
+        How the 3x3 convolutions pad the image border. ``"zeros"`` is the reference's;
+        it makes a one-pixel frame look unlike the interior, which then tends to become
+        a cluster of its own. ``"replicate"`` avoids that frame.
     optimizer : {"sgd", "adam"}
         Optimiser; SGD uses ``momentum``.
     lr : float
@@ -68,6 +73,7 @@ class Params:
 
     channels: int = 100
     n_conv: int = 2
+    padding: Padding = "zeros"
     optimizer: Optimizer = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
@@ -100,6 +106,7 @@ PRESETS: dict[str, Params] = {
     "fast": Params(
         channels=32,
         n_conv=2,
+        padding="replicate",
         optimizer="sgd",
         lr=0.1,
         max_iter=30,
@@ -114,6 +121,7 @@ PRESETS: dict[str, Params] = {
 
 _CHOICES = {
     "optimizer": ("sgd", "adam"),
+    "padding": ("zeros", "replicate", "reflect"),
     "normalization": ("reference", "percentile"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),

@@ -223,7 +223,7 @@ class Segmenter:
         assert self.in_channels is not None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            network = build_network(self.in_channels, self.params.channels, self.params.n_conv)
+            network = build_network(self.in_channels, self.params.channels, self.params.n_conv, self.params.padding)
         self.network = network.to(self.device)
         self._rng = np.random.default_rng(self.seed)
         self._optimizer = self._make_optimizer()
@@ -515,7 +515,7 @@ class Segmenter:
         model.in_channels = int(meta["in_channels"])
         model.channel_axis = meta["channel_axis"]
         model.scribble_ids = np.asarray(meta["scribble_ids"], dtype=np.int64)
-        network = build_network(model.in_channels, params.channels, params.n_conv)
+        network = build_network(model.in_channels, params.channels, params.n_conv, params.padding)
         try:
             network.load_state_dict(state["weights"])
         except (RuntimeError, KeyError) as error:
