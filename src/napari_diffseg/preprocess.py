@@ -144,8 +144,7 @@ def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
 
 def _percentile_normalize(data: np.ndarray, *, joint: bool, low: float = 1.0, high: float = 99.8) -> np.ndarray:
     axes = None if joint else (0, 1)
-    lo = np.percentile(data, low, axis=axes, keepdims=True)
-    hi = np.percentile(data, high, axis=axes, keepdims=True)
+    lo, hi = np.percentile(data, [low, high], axis=axes, keepdims=True)
     span = hi - lo
     # Where the percentiles coincide (a constant or near-binary channel) use min/max instead.
     flat = span <= 0

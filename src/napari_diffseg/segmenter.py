@@ -9,7 +9,6 @@ its weights and parameters (:meth:`Segmenter.save`, :meth:`Segmenter.load`).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from . import __version__
 from .devices import resolve_device, torch_threads
 from .losses import clustering_loss
 from .memory import check_fits, training_bytes
-from .network import build_network, receptive_radius, recalibrate_batchnorm
+from .network import build_network, inference_network, receptive_radius, recalibrate_batchnorm
 from .params import Params, resolve_params
 from .postprocess import merge_small_regions
 from .preprocess import Scribbles, prepare_image, prepare_scribbles
@@ -399,10 +398,10 @@ class Segmenter:
     def _forward_tiled(self, image: torch.Tensor) -> torch.Tensor:
         """Eval-mode forward in overlapping tiles, exact thanks to the network's small reach."""
         assert self.network is not None
-        network = self.network.eval()
+        network = inference_network(self.network)
         if image.device.type == "cpu":
-            # A channels-last copy runs the convolutions about 1.7x faster on CPU.
-            network = copy.deepcopy(network).to(memory_format=torch.channels_last)
+            # Channels-last runs the convolutions about 1.7x faster on CPU.
+            network = network.to(memory_format=torch.channels_last)
         height, width = image.shape[-2:]
         halo = receptive_radius(self.params.n_conv)
         out = torch.empty((height, width, 2), dtype=torch.float32)
