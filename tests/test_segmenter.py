@@ -177,3 +177,37 @@ def test_loading_never_executes_code_from_the_file(tmp_path):
     # The payload works when loaded unsafely, so the check above is meaningful.
     torch.load(path, weights_only=False)
     assert marker.exists()
+
+
+def test_refine_stops_once_the_scribbles_are_labelled_right():
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 6] = 1
+    scribbles[10:38, 24] = 2
+    scribbles[10:38, 40] = 3
+    seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
+    reports = list(seg.refine(scribbles))  # nothing new to learn
+    assert len(reports) < seg.params.refine_iter
+
+
+def test_refine_keeps_the_channels_of_existing_classes_when_a_smaller_id_is_added():
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 6] = 2
+    scribbles[10:38, 24] = 7
+    scribbles[10:38, 40] = 7
+    seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
+    channels_before = seg.scribble_ids.tolist()
+    scribbles[10:38, 40] = 5  # a new class with an id between the existing ones
+    list(seg.refine(scribbles))
+    assert seg.scribble_ids.tolist()[:2] == channels_before == [2, 7]
+    after = seg.labels()
+    assert (after[4:-4, 4:12] == 2).mean() >= 0.9
+    assert (after[4:-4, 20:28] == 7).mean() >= 0.9
+    assert (after[4:-4, 36:44] == 5).mean() >= 0.9
+
+
+@pytest.mark.parametrize("override", [{"refine_pixels": 10}, {"refine_lr": -1.0}, {"refine_pixels": 1.5}])
+def test_bad_refine_parameters_are_refused(override):
+    with pytest.raises(ValueError, match=next(iter(override))):
+        Segmenter(**override)

@@ -47,6 +47,13 @@ class Params:
         Upper bound on training iterations.
     refine_iter : int
         Upper bound on iterations of a warm-started refinement with edited scribbles.
+    refine_pixels : int or None
+        Pixels per refinement iteration (``None``: as ``train_pixels``). BatchNorm is still
+        calibrated on ``train_pixels``-sized batches, so a smaller value speeds refinement
+        up without changing how labels are computed.
+    refine_lr : float or None
+        Learning rate of refinement (``None``: ``lr``); a lower one keeps the clusters that
+        no new stroke touches.
     train_pixels : int or None
         Train on random crops holding at most this many pixels per iteration (``None``:
         the whole image at full resolution, as the reference does).
@@ -83,6 +90,8 @@ class Params:
     min_labels: int | None = None
     max_iter: int = 1000
     refine_iter: int = 50
+    refine_pixels: int | None = None
+    refine_lr: float | None = None
     train_pixels: int | None = None
     crop_size: int = 128
     smooth_sigma: float = 0.0
@@ -111,6 +120,8 @@ PRESETS: dict[str, Params] = {
         lr=0.1,
         max_iter=30,
         refine_iter=30,
+        refine_pixels=16384,
+        refine_lr=0.05,
         train_pixels=65536,
         crop_size=128,
         normalization="percentile",
@@ -155,8 +166,12 @@ def _validated(params: Params) -> Params:
         raise ValueError(f"channels must be at least 2; got {params.channels}")
     if params.min_labels is not None and (not _is_int(params.min_labels) or params.min_labels < 1):
         raise ValueError(f"min_labels must be a positive integer or None; got {params.min_labels!r}")
-    if params.train_pixels is not None and (not _is_int(params.train_pixels) or params.train_pixels < 64):
-        raise ValueError(f"train_pixels must be an integer >= 64 or None; got {params.train_pixels!r}")
+    for name in ("train_pixels", "refine_pixels"):
+        value = getattr(params, name)
+        if value is not None and (not _is_int(value) or value < 64):
+            raise ValueError(f"{name} must be an integer >= 64 or None; got {value!r}")
+    if params.refine_lr is not None and (isinstance(params.refine_lr, bool) or not isinstance(params.refine_lr, (int, float)) or params.refine_lr < 0):
+        raise ValueError(f"refine_lr must be a non-negative number or None; got {params.refine_lr!r}")
     if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
         raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
     if params.train_pixels is not None and params.final_forward == "train":

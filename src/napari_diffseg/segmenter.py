@@ -31,6 +31,8 @@ _FORMAT = "napari-diffseg-model"
 _FORMAT_VERSION = 1
 _PREDICT_TILE = 1024
 _CALIBRATION_FACTOR = 4  # BatchNorm statistics come from up to 4x the pixels of one batch
+_FITTED_SHARE = 0.99  # refinement stops once this share of the painted pixels is labelled right...
+_FITTED_STREAK = 2  # ...in this many batches in a row
 
 
 @dataclass(frozen=True)
@@ -131,19 +133,25 @@ class Segmenter:
         self._set_scribbles(scribbles)
         if not (warm_start and self.network is not None):
             self._init_network()
-        return self._iterate(self.params.max_iter, stop_at_floor=True)
+        return self._iterate(self.params.max_iter, stop_at_floor=True, pixels=self.params.train_pixels, lr=self.params.lr)
 
     def refine(self, scribbles: np.ndarray | None) -> Iterator[Progress]:
         """Continue training the current network with edited scribbles on the same image.
 
         This is the correction loop: paint a stroke, refine, look at :meth:`labels`. It
-        runs at most ``refine_iter`` iterations from the current weights and optimiser
-        state and does not stop at the label floor.
+        runs at most ``refine_iter`` iterations (on batches of ``refine_pixels``, at
+        ``refine_lr``) from the current weights and optimiser state and does not stop at
+        the label floor. Classes keep their channels, and new
+        classes take the next ones.
         """
         if self.network is None or self._image is None:
             raise RuntimeError("refine needs a trained model on an image; call train first")
-        self._set_scribbles(scribbles)
-        return self._iterate(self.params.refine_iter, stop_at_floor=False)
+        previous = self._scribbles
+        self._set_scribbles(scribbles, keep_order=None if previous is None else previous.ids)
+        p = self.params
+        pixels = p.train_pixels if p.refine_pixels is None else p.refine_pixels
+        lr = p.lr if p.refine_lr is None else p.refine_lr
+        return self._iterate(p.refine_iter, stop_at_floor=False, pixels=pixels, lr=lr, stop_when_fitted=True)
 
     def fit(
         self,
@@ -193,7 +201,10 @@ class Segmenter:
         )
         self._image = torch.from_numpy(np.stack(prepared)).to(self.device)
 
-    def _set_scribbles(self, scribbles: np.ndarray | list[np.ndarray | None] | None) -> None:
+    def _set_scribbles(
+        self, scribbles: np.ndarray | list[np.ndarray | None] | None, keep_order: np.ndarray | None = None
+    ) -> None:
+        """Map ``scribbles`` to channels; ids in ``keep_order`` keep their channel order."""
         assert self._image is not None
         n_images, spatial = self._image.shape[0], tuple(self._image.shape[-2:])
         if isinstance(scribbles, list):
@@ -207,6 +218,8 @@ class Segmenter:
             mapped = prepare_scribbles(None, (n_images, *spatial))
         else:
             mapped = prepare_scribbles(scribbles, spatial)
+        if keep_order is not None:
+            mapped = _in_channel_order(mapped, keep_order)
         if mapped.n_classes > self.params.channels:
             raise ValueError(
                 f"{mapped.n_classes} scribble classes but only {self.params.channels} channels; "
@@ -234,21 +247,32 @@ class Segmenter:
             return torch.optim.Adam(self.network.parameters(), lr=p.lr)
         return torch.optim.SGD(self.network.parameters(), lr=p.lr, momentum=p.momentum)
 
-    def _iterate(self, max_iter: int, *, stop_at_floor: bool) -> Iterator[Progress]:
+    def _iterate(
+        self, max_iter: int, *, stop_at_floor: bool, pixels: int | None, lr: float, stop_when_fitted: bool = False
+    ) -> Iterator[Progress]:
+        assert self._optimizer is not None
+        for group in self._optimizer.param_groups:
+            group["lr"] = lr
         floor = self.min_labels()
         self._lut = None
+        streak = 0
         for iteration in range(1, max_iter + 1):
             with torch_threads(self.params.threads):
-                n_labels, loss = self._step()
+                n_labels, loss, fitted = self._step(pixels)
             self._lut = None
             yield Progress(iteration, max_iter, n_labels, loss)
             if stop_at_floor and n_labels <= floor:
                 return
+            streak = streak + 1 if fitted >= _FITTED_SHARE else 0
+            if stop_when_fitted and streak >= _FITTED_STREAK:
+                return
 
-    def _step(self) -> tuple[int, float]:
+    def _step(self, pixels: int | None) -> tuple[int, float, float]:
+        """One update; returns the number of pseudo-labels, the loss and the share of the
+        batch's painted pixels that are labelled with their class (0 without scribbles)."""
         assert self.network is not None and self._optimizer is not None
         p = self.params
-        batch, targets = self._training_batch()
+        batch, targets = self._training_batch(pixels)
         self.network.train()
         response = self.network(batch)
         pseudo = response.detach().argmax(1)
@@ -264,14 +288,23 @@ class Segmenter:
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()
-        return n_labels, float(loss.detach())
+        return n_labels, float(loss.detach()), self._fitted_share(response.detach(), pseudo, targets)
 
-    def _training_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The whole image, or a batch of random crops when ``train_pixels`` limits training."""
+    def _fitted_share(self, response: torch.Tensor, pseudo: torch.Tensor, targets: torch.Tensor | None) -> float:
+        if targets is None or not bool((targets >= 0).any()):
+            return 0.0
+        painted = targets >= 0
+        if self.params.unpainted == "keep" or self.scribble_ids.size < 2:
+            predicted = pseudo
+        else:
+            predicted = response[:, : self.scribble_ids.size].argmax(1)
+        return float((predicted[painted] == targets[painted]).float().mean())
+
+    def _training_batch(self, budget: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The whole image, or a batch of random crops holding at most ``budget`` pixels."""
         assert self._image is not None
         image, targets = self._image, self._targets
         n_images, height, width = image.shape[0], *image.shape[-2:]
-        budget = self.params.train_pixels
         if budget is None or n_images * height * width <= budget:
             return image, targets
         corners = self._crop_corners(n_images, height, width, budget)
@@ -524,6 +557,17 @@ class Segmenter:
         lut = state["lut"].numpy()
         model._lut = lut.astype(np.int64) if lut.size else None
         return model
+
+
+def _in_channel_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
+    """``mapped`` with the ids of ``keep_order`` first, in that order, then the new ids."""
+    kept = [i for i in keep_order.tolist() if i in set(mapped.ids.tolist())]
+    order = np.array(kept + [i for i in mapped.ids.tolist() if i not in set(kept)], dtype=np.int64)
+    channel_of = np.searchsorted(mapped.ids, order)  # old channel of each new channel
+    new_channel = np.empty_like(channel_of)
+    new_channel[channel_of] = np.arange(order.size)
+    targets = np.where(mapped.targets >= 0, new_channel[np.maximum(mapped.targets, 0)], -1)
+    return Scribbles(targets, order)
 
 
 def run(progress: Iterator[Progress], callback: Callback | None = None) -> Progress | None:
