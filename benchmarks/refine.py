@@ -1,0 +1,102 @@
+"""The correction loop, timed side by side with the random forest's refit.
+
+``python benchmarks/refine.py [--threads 1]``: for every foreground/background photo and the
+nuclei image, train the fast preset with the generated strokes, add one corrective stroke
+inside the largest wrongly labelled region (as a user would), then time ``refine`` +
+``labels`` (what the widget's Refine does) and, in the same loop, scikit-image's trainable
+segmentation refitted on the same corrected strokes (the baseline users compare with).
+Prints and writes ``results/refine.json``: foreground IoU before/after and the medians.
+The widget gives torch all cores but one (1 thread on this 2-core machine); ``--threads``
+sets that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import baselines  # noqa: E402
+import datasets  # noqa: E402
+import metric  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def corrected(labels: np.ndarray, truth: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+    """``scribbles`` plus one stroke of the right class inside the largest error region."""
+    from scipy import ndimage
+
+    foreground = truth == 1
+    wrong = (truth != metric.VOID) & ((labels == 1) != foreground)
+    regions, count = ndimage.label(wrong)
+    out = scribbles.copy()
+    if count:
+        sizes = ndimage.sum(wrong, regions, range(1, count + 1))
+        region = regions == 1 + int(np.argmax(sizes))
+        value = 1 if foreground[region].mean() > 0.5 else 2
+        datasets._draw_stroke(out, region, value, 30, np.random.default_rng(0))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    import torch
+
+    from napari_diffseg import Segmenter
+
+    torch.set_num_threads(args.threads)
+    items = datasets.load_voc_foreground() + datasets.load_nuclei()
+    if not items:
+        sys.exit("../shared/data is absent: nothing to benchmark")
+    rows = []
+    for item in items:
+        void = None if item.name == "nuclei2d" else metric.VOID
+        model = Segmenter("fast", seed=0).fit(item.image, item.scribbles)
+        before = model.labels()
+        scribbles = corrected(before, item.truth, item.scribbles)
+        refine_s, forest_s = [], []
+        for _ in range(3):  # interleaved, so that load from elsewhere hits both alike
+            copy_of_model = copy.deepcopy(model)
+            start = time.perf_counter()
+            iterations = len(list(copy_of_model.refine(scribbles)))
+            after = copy_of_model.labels()
+            refine_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            forest = baselines.random_forest(item.image, scribbles)
+            forest_s.append(time.perf_counter() - start)
+        rows.append({
+            "image": item.name,
+            "refine iterations": iterations,
+            "refine s": float(np.median(refine_s)),
+            "forest refit s": float(np.median(forest_s)),
+            "IoU before": metric.foreground_iou(before == 1, item.truth, void),
+            "IoU after refine": metric.foreground_iou(after == 1, item.truth, void),
+            "IoU forest": metric.foreground_iou(forest == 1, item.truth, void),
+        })
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
+    summary = {
+        "threads": args.threads,
+        "median refine s": float(np.median([r["refine s"] for r in rows])),
+        "median forest refit s": float(np.median([r["forest refit s"] for r in rows])),
+        "median ratio refine / forest": float(np.median([r["refine s"] / r["forest refit s"] for r in rows])),
+        "mean IoU before": float(np.mean([r["IoU before"] for r in rows])),
+        "mean IoU after refine": float(np.mean([r["IoU after refine"] for r in rows])),
+        "mean IoU forest": float(np.mean([r["IoU forest"] for r in rows])),
+    }
+    print(json.dumps(summary, indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "refine.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
