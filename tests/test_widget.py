@@ -334,8 +334,12 @@ def test_closing_the_widget_mid_run_stops_the_run(viewer, qtbot):
     widget.min_labels.value = 1
     widget.run()
     qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 1, timeout=TIMEOUT_MS)
+    job = widget._job
     viewer.window.remove_dock_widget(dock)
     widget.native.deleteLater()  # what garbage collection of the closed widget leads to
+    qtbot.waitUntil(lambda: widget._closed, timeout=TIMEOUT_MS)
+    # The worker has ended by the time the widget is gone (Python may shut down next).
+    assert job.done.is_set()
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     viewer.add_image(two_region_image(), name="more")  # no widget listens any more
     qtbot.wait(50)

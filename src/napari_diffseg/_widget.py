@@ -50,6 +50,7 @@ _RUN_TEXT = "Run"
 _CANCEL_TEXT = "Cancel"
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 _USER_ERRORS = (ValueError, TypeError, RuntimeError, OSError)
+_CLOSE_WAIT_S = 30.0  # on closing, wait this long at most for a run to stop
 
 
 def _default_threads() -> int:
@@ -94,6 +95,7 @@ class _Job:
     stop_reason: str | None = None
     worker: GeneratorWorker | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.shown = self.before.copy()
@@ -229,8 +231,10 @@ class SegmentationWidget(Container):
         self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         if self._job is not None and self._job.worker is not None:
+            # Let the worker stop at its next frame and wait for it, so that a run never
+            # outlives napari (a worker thread still running while Python shuts down aborts).
             self._job.stop.set()
-            self._job.worker.quit()
+            self._job.done.wait(_CLOSE_WAIT_S)
 
     # ------------------------------------------------------------------ pickers
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
@@ -521,7 +525,9 @@ class SegmentationWidget(Container):
             "errored": functools.partial(self._on_error, job),  # replaces the default re-raise
             "finished": functools.partial(self._finish, job),
         }
-        job.worker = create_worker(frames, *args, _start_thread=False, _connect=handlers, **kwargs)
+        job.worker = create_worker(
+            _until_stopped, job, frames, *args, _start_thread=False, _connect=handlers, **kwargs
+        )
         job.worker.start()
 
     def _cancel(self, reason: str) -> None:
@@ -616,6 +622,17 @@ class SegmentationWidget(Container):
                 f"this run replaces edited labels of {where} in {job.output.name!r}; "
                 "select that layer and press Ctrl+Z (undo) afterwards to bring them back"
             )
+
+
+def _until_stopped(job: _Job, frames: Callable[..., Iterator[Frame]], *args: Any, **kwargs: Any) -> Iterator[Frame]:
+    """The frames of a job until ``job.stop`` is set; sets ``job.done`` however it ends."""
+    try:
+        for frame in frames(*args, **kwargs):
+            yield frame
+            if job.stop.is_set():
+                return
+    finally:
+        job.done.set()
 
 
 def _planes(key: _layers.PlaneKey, region: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
