@@ -43,8 +43,10 @@ def trained_model(size: int, threads: int):
 def throughput(size: int, n_slices: int, threads: int, repeats: int) -> dict:
     """Slices per second of segment_stack with a trained model (read, predict, write).
 
-    Also the CPU seconds per slice: on a busy machine, ``threads / cpu_s_per_slice`` bounds
-    what the same threads would do on a quiet one (spinning OpenMP threads inflate it).
+    Measured with and without folding fragment clusters (``merge_fragments``), alternating
+    runs in one process so that both see the same load. Also the CPU seconds per slice: on
+    a busy machine, ``threads / cpu_s_per_slice`` bounds what the same threads would do on
+    a quiet one (spinning OpenMP threads inflate it).
     """
     from napari_diffseg import segment_stack
 
@@ -52,20 +54,22 @@ def throughput(size: int, n_slices: int, threads: int, repeats: int) -> dict:
     stack = np.stack([synthetic_slice(size, z, rng) for z in range(n_slices)])
     model = trained_model(size, threads)
     segment_stack(stack[:2], model=model, device="cpu")  # warm-up: fixes ids, loads kernels
-    rates, cpu = [], []
+    runs: dict[bool, dict[str, list[float]]] = {merge: {"rates": [], "cpu": []} for merge in (False, True)}
     for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        segment_stack(stack, model=model, device="cpu")
-        rates.append(n_slices / (time.perf_counter() - start))
-        cpu.append((time.process_time() - start_cpu) / n_slices)
-    return {
-        "size": size,
-        "slices": n_slices,
-        "threads": threads,
-        "slices_per_s_runs": [round(r, 2) for r in rates],
-        "slices_per_s_median": round(float(np.median(rates)), 2),
-        "cpu_s_per_slice_median": round(float(np.median(cpu)), 3),
-    }
+        for merge, record in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            segment_stack(stack, model=model, device="cpu", merge_fragments=merge)
+            record["rates"].append(n_slices / (time.perf_counter() - start))
+            record["cpu"].append((time.process_time() - start_cpu) / n_slices)
+    report = {"size": size, "slices": n_slices, "threads": threads}
+    for merge, record in runs.items():
+        name = "merge_fragments" if merge else "predict_only"
+        report[name] = {
+            "slices_per_s_runs": [round(r, 2) for r in record["rates"]],
+            "slices_per_s_median": round(float(np.median(record["rates"])), 2),
+            "cpu_s_per_slice_median": round(float(np.median(record["cpu"])), 3),
+        }
+    return report
 
 
 def memory_child(path: str, out: str, threads: int) -> None:

@@ -7,22 +7,26 @@ import numpy as np
 QUICK = {"device": "cpu", "threads": 1, "max_iter": 20}  # fast runs for tests not about quality
 
 
-def moving_objects(n_slices: int = 8, size: int = 48, *, noise: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def moving_objects(
+    n_slices: int = 8, size: int = 48, *, noise: float = 0.05, seed: int = 0, scale: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """A bright disk and a dark square drifting half a pixel per slice on a mid-grey background.
 
-    Returns the float32 (Z, Y, X) stack and its truth (0 background, 1 disk, 2 square). The
-    background sits between the two objects in brightness, so that blurred object edges do
-    not look like the other object.
+    Returns the float32 (Z, Y, X) stack of ``size * scale`` pixels square and its truth
+    (0 background, 1 disk, 2 square); ``scale`` enlarges the objects and the field, not the
+    drift. The background sits between the two objects in brightness, so that blurred
+    object edges do not look like the other object.
     """
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    stack = np.empty((n_slices, size, size), np.float32)
-    truth = np.zeros((n_slices, size, size), np.int64)
+    side = size * scale
+    yy, xx = np.mgrid[:side, :side]
+    stack = np.empty((n_slices, side, side), np.float32)
+    truth = np.zeros((n_slices, side, side), np.int64)
     for z in range(n_slices):
-        disk = (yy - 14 - z / 2) ** 2 + (xx - 14 - z / 2) ** 2 < 8**2
-        square = (abs(yy - 32) < 7) & (abs(xx - 31 + z / 2) < 7)
+        disk = (yy - 14 * scale - z / 2) ** 2 + (xx - 14 * scale - z / 2) ** 2 < (8 * scale) ** 2
+        square = (abs(yy - 32 * scale) < 7 * scale) & (abs(xx - 31 * scale + z / 2) < 7 * scale)
         truth[z][disk], truth[z][square] = 1, 2
-        stack[z] = np.choose(truth[z], [0.5, 0.95, 0.05]) + rng.normal(0, noise, (size, size))
+        stack[z] = np.choose(truth[z], [0.5, 0.95, 0.05]) + rng.normal(0, noise, (side, side))
     return stack, truth
 
 

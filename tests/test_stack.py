@@ -5,7 +5,14 @@ import pytest
 from stack_synthetic import QUICK, consistency, moving_objects, strokes
 
 from napari_diffseg import segment_stack
-from napari_diffseg.stack import StackProgress, match_ids, stack_layout, train_shared
+from napari_diffseg.stack import (
+    StackProgress,
+    fill_fragments,
+    find_fragments,
+    match_ids,
+    stack_layout,
+    train_shared,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +26,27 @@ def quick_labels(moving):
     return segment_stack(moving[0], **QUICK)
 
 
-def test_shared_mode_keeps_each_object_on_one_id_across_slices(moving):
-    stack, truth = moving
-    labels = segment_stack(stack, strokes(truth), device="cpu", threads=1)
+def _assert_consistent(labels, truth, name):
     share, ious, ids = consistency(labels, truth)
-    print(f"shared: consistency {share:.3f}, IoU {ious}")
+    print(f"{name}: consistency {share:.3f}, IoU {ious}, ids {ids}")
     assert share >= 0.95
     assert len(set(ids.values())) == 3, "distinct objects must keep distinct ids"
     assert min(ious.values()) >= 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_unsupervised_shared_mode_keeps_each_object_on_one_id(seed):
+    stack, truth = moving_objects(seed=seed, scale=2)
+    labels = segment_stack(stack, device="cpu", threads=1, seed=seed)
+    _assert_consistent(labels, truth, f"shared, no scribbles, seed {seed}")
     assert labels.dtype == np.uint16 and labels.shape == stack.shape
+
+
+def test_shared_mode_with_scribbles_keeps_each_object_on_its_painted_id(moving):
+    stack, truth = moving
+    labels = segment_stack(stack, strokes(truth), device="cpu", threads=1)
+    _assert_consistent(labels, truth, "shared, scribbles on the first and last slice")
+    assert set(np.unique(labels)) == {1, 2, 3}
 
 
 def test_the_consistency_score_rejects_a_constant_output(moving):
@@ -35,14 +54,40 @@ def test_the_consistency_score_rejects_a_constant_output(moving):
     assert share == 1.0 and (len(set(ids.values())) < 3 or min(ious.values()) < 0.8)
 
 
-def test_independent_mode_matches_ids_to_the_previous_slice(moving):
+def test_independent_mode_matches_ids_to_the_previous_slice():
+    stack, truth = moving_objects(seed=0, scale=2)
+    labels = segment_stack(stack, mode="independent", device="cpu", threads=1)
+    _assert_consistent(labels, truth, "independent, no scribbles, seed 0")
+
+
+def test_independent_mode_keeps_painted_ids(moving):
     stack, truth = moving
     scribbles = strokes(truth, slices=(0,))
     labels = segment_stack(stack, scribbles, mode="independent", device="cpu", threads=1, max_iter=60)
     share, ious, ids = consistency(labels, truth)
-    print(f"independent: consistency {share:.3f}, IoU {ious}")
+    print(f"independent, scribbles on the first slice: consistency {share:.3f}, IoU {ious}")
     assert set(np.unique(labels[0])) <= {1, 2, 3}, "the painted slice keeps its painted ids"
     assert share >= 0.6 and len(set(ids.values())) == 3
+
+
+def test_fragments_are_speckle_and_thin_bands_not_structures():
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random((64, 64)) < 0.5, 1, 2)  # one region split by noise into 1 and 2
+    labels[10:40, 10:40] = 3  # a structure
+    labels[9, 9:41] = labels[40, 9:41] = labels[9:41, 9] = labels[9:41, 40] = 4  # a band around it
+    fragments = find_fragments([labels])
+    assert fragments in ([1, 4], [2, 4]), "one half of the split region and the band are fragments"
+    filled = fill_fragments(labels, fragments)
+    assert set(np.unique(filled)) == {3, ({1, 2} - set(fragments)).pop()}
+    assert np.array_equal(filled[10:40, 10:40], labels[10:40, 10:40]), "the structure stays"
+    assert find_fragments([filled]) == [] and fill_fragments(filled, []) is filled
+
+
+def test_merge_fragments_off_keeps_every_cluster():
+    stack, truth = moving_objects(seed=1, scale=2)
+    merged = segment_stack(stack, **QUICK)
+    kept = segment_stack(stack, merge_fragments=False, **QUICK)
+    assert len(np.unique(kept)) > len(np.unique(merged))
 
 
 def test_unsupervised_shared_run_is_reproducible_and_never_zero(moving, quick_labels):
@@ -110,6 +155,7 @@ def test_train_shared_pads_images_of_different_sizes():
         ({"train_slices": []}, "empty"),
         ({"mode": "both"}, "mode must be"),
         ({"mode": "independent", "client": object()}, "use mode='shared'"),
+        ({"mode": "independent", "save_model": "model.pt"}, "mode='shared'"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_message(moving, kwargs, message):

@@ -59,6 +59,21 @@ def test_scribbles_train_slices_and_a_saved_model(tmp_path, stack_tif, moving):
     assert np.array_equal(tifffile.imread(out), expected)
 
 
+def test_save_model_then_model_gives_the_same_labels_without_training(tmp_path, stack_tif, capsys):
+    trained, saved = tmp_path / "trained.tif", tmp_path / "model.pt"
+    assert main(["segment-stack", str(stack_tif), "-o", str(trained), "--save-model", str(saved), "-q", *FLAGS]) == 0
+    reused = tmp_path / "reused.tif"
+    assert main(["segment-stack", str(stack_tif), "-o", str(reused), "--model", str(saved)]) == 0
+    assert "training" not in capsys.readouterr().err
+    assert np.array_equal(tifffile.imread(reused), tifffile.imread(trained))
+    kept = tmp_path / "kept.tif"
+    assert main(["segment-stack", str(stack_tif), "-o", str(kept), "--model", str(saved), "--keep-fragments"]) == 0
+    assert len(np.unique(tifffile.imread(kept))) > len(np.unique(tifffile.imread(trained)))
+    args = ["-o", str(tmp_path / "x.tif"), "--mode", "independent", "--save-model", str(saved), "-q", *FLAGS]
+    assert main(["segment-stack", str(stack_tif), *args]) == 1
+    assert "mode='shared'" in capsys.readouterr().err
+
+
 def test_a_folder_of_2d_images_of_different_sizes_gets_one_model(tmp_path, moving):
     stack, truth = moving
     folder = tmp_path / "images"

@@ -26,6 +26,8 @@ def test_cluster_labels_equal_local_labels(client, tmp_path):
         remote = segment_stack(stack, scribbles, client=client, callback=seen.append, **QUICK)
         assert np.array_equal(remote, local)
         assert sorted(p.index for p in seen if p.phase == "label") == [(z,) for z in range(6)]
+    unfolded = segment_stack(stack, merge_fragments=False, **QUICK)
+    assert not np.array_equal(unfolded, segment_stack(stack, **QUICK)), "the tasks above folded fragments"
     written = segment_stack(stack, client=client, out=tmp_path / "labels.zarr", **QUICK)
     assert np.array_equal(written[:], segment_stack(stack, **QUICK))
 

@@ -1,5 +1,7 @@
 """Stack inputs and outputs: same labels from every input kind, slice-by-slice outputs, resume."""
 
+import os
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -83,6 +85,22 @@ def test_an_interrupted_run_resumes_without_redoing_finished_slices(tmp_path, st
     assert np.array_equal(resumed[:], reference)
 
 
+def test_an_interrupted_independent_run_resumes_and_carries_its_ids_on(tmp_path, stack):
+    out = tmp_path / "labels.zarr"
+    whole = segment_stack(stack, mode="independent", **QUICK)
+    segment_stack(stack, out=out, mode="independent", callback=lambda p: p.phase != "label" or p.done < 3, **QUICK)
+    labelled = []
+    resumed = segment_stack(
+        stack, out=out, mode="independent", callback=lambda p: labelled.append(p.index) if p.phase == "label" else None,
+        **QUICK,
+    )
+    assert labelled == [(z,) for z in range(3, len(stack))]
+    assert np.array_equal(resumed[:3], whole[:3]), "finished slices are kept"
+    carried = np.mean(resumed[3] == resumed[2])
+    print(f"independent resume: slice 3 agrees with slice 2 on {carried:.3f} of pixels")
+    assert carried >= 0.9, "the first resumed slice is matched to the last finished one"
+
+
 def test_resuming_needs_the_same_run(tmp_path, stack):
     out = tmp_path / "labels.zarr"
     segment_stack(stack, out=out, callback=lambda p: p.phase != "label" or p.done < 2, **QUICK)
@@ -114,3 +132,20 @@ def test_read_only_and_mismatched_outputs_are_refused(tmp_path, stack):
         segment_stack(stack, out=np.zeros((2, 48, 48), np.uint16), **QUICK)
     with pytest.raises(ValueError, match="must end in"):
         segment_stack(stack, out=tmp_path / "labels.png", **QUICK)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_output_in_a_read_only_folder_is_refused(tmp_path, stack):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    segment_stack(stack, out=folder / "old.zarr", **QUICK)
+    segment_stack(stack, out=folder / "part.zarr", callback=lambda p: p.phase != "label" or p.done < 1, **QUICK)
+    folder.chmod(0o555)
+    (folder / "part.zarr").chmod(0o555)
+    try:
+        for name, overwrite in (("new.zarr", False), ("new.tif", False), ("old.zarr", True), ("part.zarr", False)):
+            with pytest.raises(ValueError, match="cannot write|cannot resume"):
+                segment_stack(stack, out=folder / name, overwrite=overwrite, **QUICK)
+    finally:
+        (folder / "part.zarr").chmod(0o755)
+        folder.chmod(0o755)

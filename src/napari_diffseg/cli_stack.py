@@ -45,6 +45,15 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scribbles", metavar="FILE", help="scribble stack (.zarr, .npy or .tif) of the labels' shape")
     parser.add_argument("--train-slices", metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20")
     parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")
+    parser.add_argument(
+        "--save-model", metavar="FILE", help="save the trained shared model (.pt) for a later --model run"
+    )
+    parser.add_argument(
+        "--keep-fragments",
+        action="store_true",
+        help="keep speckle and boundary-band clusters (regions thinner than ~7 px) instead of folding "
+        "them into their surroundings (runs without scribbles)",
+    )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to label slices on")
     parser.add_argument("--threads", type=int, metavar="N", help="torch threads per slice (default: torch's)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -83,6 +92,8 @@ def run_segment_stack(args: argparse.Namespace) -> int:
             callback=bar,
             overwrite=args.overwrite,
             model=args.model,
+            save_model=args.save_model,
+            merge_fragments=not args.keep_fragments,
             device=args.device,
             **params,
         )
@@ -113,7 +124,7 @@ def _run_folder(
 ) -> int:
     from .io import read_image, write_labels
     from .segmenter import Segmenter
-    from .stack import StackProgress, label_images, spread, train_shared
+    from .stack import StackProgress, label_images, prepare_model, shared_fragments, spread, train_shared
 
     if args.scribbles or args.mode != "shared":
         raise ValueError("a folder of images is labelled in shared mode without scribbles; drop --scribbles/--mode")
@@ -135,6 +146,14 @@ def _run_folder(
         )
         if segmenter is None:
             return 130
+    if args.save_model:
+        segmenter.fix_ids()
+        segmenter.save(args.save_model)  # before prepare_model pins this machine's thread count
+    prepare_model(segmenter)
+    fragments = []
+    if not args.keep_fragments:
+        sample = (read_image(files[i]).data for i in spread(len(files)))
+        fragments = shared_fragments(segmenter, sample, channel_axis=args.channel_axis)
     loaded = ((i, read_image(f)) for i, f in enumerate(files))
     pixel_sizes: dict[int, Any] = {}
 
@@ -144,7 +163,12 @@ def _run_folder(
             yield i, image.data
 
     results = label_images(
-        segmenter, images_to_label(), channel_axis=args.channel_axis, client=client, device=args.device
+        segmenter,
+        images_to_label(),
+        channel_axis=args.channel_axis,
+        client=client,
+        device=args.device,
+        fragments=fragments,
     )
     metadata = {"software": "napari-diffseg", "seed": args.seed, "params": segmenter.params.to_dict()}
     for count, (i, labels) in enumerate(results, start=1):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .segmenter import Segmenter
+from .stack import label_image
 
 _WORKER_MODELS: dict[str, Segmenter] = {}  # per worker process: digest -> loaded model
 
@@ -28,6 +29,7 @@ def predict_on_cluster(
     channel_axis: int | None = None,
     device: str = "auto",
     in_flight: int | None = None,
+    fragments: Sequence[int] = (),
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Label ``(key, image)`` pairs on the cluster; yield ``(key, labels)`` as they finish.
 
@@ -47,6 +49,9 @@ def predict_on_cluster(
         Device on the workers.
     in_flight : int, optional
         Tasks submitted at once (default: twice the number of worker threads).
+    fragments : sequence of int
+        Ids whose pixels are filled from their surroundings
+        (:func:`~napari_diffseg.stack.fill_fragments`).
 
     Notes
     -----
@@ -66,7 +71,11 @@ def predict_on_cluster(
         item = next(queue, None)
         if item is not None:
             key, image = item
-            running.add(client.submit(_label_task, shipped, digest, key, image, channel_axis, device, pure=False))
+            running.add(
+                client.submit(
+                    _label_task, shipped, digest, key, image, channel_axis, device, list(fragments), pure=False
+                )
+            )
 
     for _ in range(in_flight):
         submit_next()
@@ -83,11 +92,17 @@ def predict_on_cluster(
 
 
 def _label_task(
-    model: bytes, digest: str, key: int, image: np.ndarray, channel_axis: int | None, device: str
+    model: bytes,
+    digest: str,
+    key: int,
+    image: np.ndarray,
+    channel_axis: int | None,
+    device: str,
+    fragments: list[int],
 ) -> tuple[int, np.ndarray]:
     """Runs on a worker: label one image with the worker's copy of the model."""
     segmenter = _WORKER_MODELS.get(digest)
     if segmenter is None:
         _WORKER_MODELS.clear()  # keep one model per worker
         segmenter = _WORKER_MODELS[digest] = Segmenter.load(io.BytesIO(model), device=device)
-    return key, segmenter.predict(image, channel_axis=channel_axis)
+    return key, label_image(segmenter, image, channel_axis, fragments)

@@ -2,9 +2,10 @@
 
 Read top-down: :class:`StackProgress` is what the callback receives; :func:`segment_stack`
 is the entry point; :func:`train_shared` trains one network on several images (the
-reference-image mode); :func:`match_ids` carries ids from one slice to the next in
-"independent" mode. Inputs and outputs are in :mod:`napari_diffseg.stack_io`, the dask
-scale-out in :mod:`napari_diffseg.distributed`.
+reference-image mode) and :func:`label_images` labels images with it; :func:`find_fragments`
+and :func:`fill_fragments` fold speckle and boundary-band clusters into their surroundings;
+:func:`match_ids` carries ids from one slice to the next in "independent" mode. Inputs and
+outputs are in :mod:`napari_diffseg.stack_io`, the dask scale-out in :mod:`napari_diffseg.distributed`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +26,9 @@ from .stack_io import SliceWriter, open_output, open_stack, read_slice
 
 MODES = ("shared", "independent")
 SPREAD_SLICES = 5  # slices of the spread sample that "shared" mode trains on by default
+# A cluster more than this share of whose 4-neighbour pairs cross into other clusters is a
+# fragment (a region thinner than about 1 / FRAGMENT_BOUNDARY ~ 7 pixels; see find_fragments).
+FRAGMENT_BOUNDARY = 0.15
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,8 @@ def segment_stack(
     callback: StackCallback | None = None,
     overwrite: bool = False,
     model: Segmenter | str | None = None,
+    save_model: str | os.PathLike | None = None,
+    merge_fragments: bool = True,
     device: str = "auto",
     **params: Any,
 ) -> Any:
@@ -172,7 +179,8 @@ def segment_stack(
         ``"shared"``: train one network on the painted slices, else on ``train_slices``,
         else on an even spread of up to 5 slices, then label every slice with one
         eval-mode forward pass (BatchNorm statistics of the training slices) and one
-        channel-to-id mapping, so a structure keeps its id in every slice.
+        channel-to-id mapping, so a structure keeps its id in every slice (see also
+        ``merge_fragments``).
         ``"independent"``: train on each slice in turn, warm-started from the previous
         one, and give each region the id of the previous slice's region it overlaps most
         (:func:`match_ids`); painted slices keep their painted ids.
@@ -202,6 +210,16 @@ def segment_stack(
     model : Segmenter or path, optional
         A trained model to label with instead of training ("shared" mode); ``preset``,
         ``train_slices`` and ``**params`` are then ignored.
+    save_model : path, optional
+        Save the trained model there ("shared" mode, before labelling) so that a later
+        run with ``model=`` labels this or another stack without training again; a run
+        with that model gives the same labels as this one.
+    merge_fragments : bool
+        Without scribbles, fold fragment clusters (noise speckle and the thin bands the
+        network draws along boundaries; :func:`find_fragments`, found on an even spread
+        of slices) into the nearest other cluster, pixel by pixel
+        (:func:`fill_fragments`). In "independent" mode each slice's own fragments are
+        folded. Turn off to keep structures thinner than about 7 pixels.
     device : {"auto", "cpu", "cuda", "mps"}
         Where to compute.
     **params
@@ -237,15 +255,16 @@ def segment_stack(
     layout = stack_layout(tuple(source.shape), axis, channel_axis)
     painted, max_painted, scribble_digest = _scan_scribbles(scribbles, layout)
     train_flats = _train_flats(train_slices, layout)
-    if model is not None and mode != "shared":
-        raise ValueError("a trained model labels slices in mode='shared'; drop model or change mode")
+    if (model is not None or save_model is not None) and mode != "shared":
+        raise ValueError("model and save_model belong to mode='shared'; drop them or change mode")
     segmenter = _as_segmenter(model, device) if model is not None else None
     run_params = segmenter.params if segmenter is not None else resolve_params(preset, **params)
     if mode == "shared":
         run_params = run_params.replace(final_forward="eval")
     max_id = max_painted + 1 + run_params.channels * (1 if mode == "shared" else layout.n_slices)
+    model_digest = _model_digest(segmenter)
     fingerprint = _fingerprint(
-        layout, source, mode, run_params, seed, train_flats, scribble_digest, _model_digest(segmenter)
+        layout, source, mode, run_params, seed, train_flats, scribble_digest, model_digest, merge_fragments
     )
     writer = open_output(
         out,
@@ -258,9 +277,11 @@ def segment_stack(
     scribble_source = None if scribbles is None else open_stack(scribbles)
     reporter = _Reporter(callback, layout, writer)
     if mode == "independent":
-        _label_independently(source, scribble_source, layout, writer, reporter, run_params, seed, device)
+        _label_independently(
+            source, scribble_source, layout, writer, reporter, run_params, seed, device, merge_fragments
+        )
         return writer.array
-    if writer.done and len(writer.done) == layout.n_slices:
+    if len(writer.done) == layout.n_slices and save_model is None:
         return writer.array
     if segmenter is None:
         flats = train_flats or painted or spread(layout.n_slices)
@@ -272,9 +293,19 @@ def segment_stack(
         )
         if segmenter is None:
             return writer.array
+    if save_model is not None:
+        segmenter.fix_ids()
+        segmenter.save(save_model)  # before prepare_model pins this machine's thread count
+    prepare_model(segmenter)
+    fragments = []
+    if merge_fragments:
+        sample = (read_slice(source, layout.image_index(f)) for f in spread(layout.n_slices))
+        fragments = shared_fragments(segmenter, sample, channel_axis=layout.slice_channel_axis)
     pending = [f for f in range(layout.n_slices) if f not in writer.done]
     images = ((f, read_slice(source, layout.image_index(f))) for f in pending)
-    results = label_images(segmenter, images, channel_axis=layout.slice_channel_axis, client=client, device=device)
+    results = label_images(
+        segmenter, images, channel_axis=layout.slice_channel_axis, client=client, device=device, fragments=fragments
+    )
     for flat, labels in results:
         if not reporter.labelled(flat, labels):
             results.close()
@@ -341,6 +372,32 @@ def train_shared(
     return None if cancelled else segmenter
 
 
+def prepare_model(segmenter: Segmenter) -> None:
+    """Make a model label alike wherever and in whatever order it labels images.
+
+    Fixes its ids (:meth:`~napari_diffseg.segmenter.Segmenter.fix_ids`) and pins its torch
+    thread count (to torch's current setting unless ``threads`` is set): dask workers
+    change OpenMP settings.
+    """
+    if segmenter.params.threads is None:
+        import torch
+
+        segmenter.params = segmenter.params.replace(threads=torch.get_num_threads())
+    segmenter.fix_ids()
+
+
+def shared_fragments(
+    segmenter: Segmenter, images: Iterable[np.ndarray], *, channel_axis: int | None = None
+) -> list[int]:
+    """The fragment ids (:func:`find_fragments`) of a model's labels on ``images``.
+
+    Empty for a model trained with scribbles: then every id is a painted class.
+    """
+    if segmenter.scribble_ids.size:
+        return []
+    return find_fragments([segmenter.predict(image, channel_axis=channel_axis) for image in images])
+
+
 def label_images(
     segmenter: Segmenter,
     images: Iterable[tuple[Any, np.ndarray]],
@@ -348,24 +405,100 @@ def label_images(
     channel_axis: int | None = None,
     client: Any = None,
     device: str = "auto",
+    fragments: Sequence[int] = (),
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """Label ``(key, image)`` pairs with one model; yield ``(key, labels)``.
 
-    The model's ids are fixed first (:meth:`~napari_diffseg.segmenter.Segmenter.fix_ids`)
-    and its torch thread count pinned (to torch's current setting unless ``threads`` is
-    set), so that labels do not depend on the order or the place images are labelled in:
-    locally in order, or on ``client``'s cluster in order of completion.
+    The model is prepared first (:func:`prepare_model`), so that labels do not depend on
+    the order or the place images are labelled in: locally in order, or on ``client``'s
+    cluster in order of completion. Pixels of ``fragments`` ids are filled from their
+    surroundings (:func:`fill_fragments`).
     """
-    if segmenter.params.threads is None:
-        import torch
-
-        segmenter.params = segmenter.params.replace(threads=torch.get_num_threads())
-    segmenter.fix_ids()
+    prepare_model(segmenter)
+    fragments = [int(f) for f in fragments]
     if client is None:
-        return ((key, segmenter.predict(image, channel_axis=channel_axis)) for key, image in images)
+        return ((key, label_image(segmenter, image, channel_axis, fragments)) for key, image in images)
     from .distributed import predict_on_cluster
 
-    return predict_on_cluster(client, _model_bytes(segmenter), images, channel_axis=channel_axis, device=device)
+    return predict_on_cluster(
+        client, _model_bytes(segmenter), images, channel_axis=channel_axis, device=device, fragments=fragments
+    )
+
+
+def label_image(
+    segmenter: Segmenter, image: np.ndarray, channel_axis: int | None, fragments: Sequence[int]
+) -> np.ndarray:
+    """One image's labels: :meth:`~napari_diffseg.segmenter.Segmenter.predict`, then :func:`fill_fragments`."""
+    return fill_fragments(segmenter.predict(image, channel_axis=channel_axis), fragments)
+
+
+def find_fragments(label_slices: Sequence[np.ndarray], boundary: float = FRAGMENT_BOUNDARY) -> list[int]:
+    """Ids that are fragments rather than structures: noise speckle and boundary bands.
+
+    Unsupervised clustering of a noisy image splits a uniform region into interleaved
+    clusters, and the network's small receptive field draws bands a few pixels wide along
+    boundaries. Both have most of their pixels next to other ids, unlike a structure: a
+    disk of radius ``r`` has a share of about ``1 / (2 r)`` of its 4-neighbour pairs
+    crossing its border. Counting those pairs over ``label_slices``, the id with the
+    largest crossing share is a fragment while that share exceeds ``boundary``; it is
+    then counted as part of the id it touches most, and the shares are updated, so that
+    of two interleaved halves of one region only one is a fragment.
+
+    Parameters
+    ----------
+    label_slices : sequence of numpy.ndarray
+        2D integer labels (e.g. a spread of slices labelled by one model).
+    boundary : float
+        Crossing share above which an id is a fragment (0.15: thinner than ~7 pixels).
+
+    Returns
+    -------
+    list of int
+        The fragment ids, sorted; never all ids.
+    """
+    ids = np.unique(np.concatenate([np.unique(labels) for labels in label_slices]))
+    n = ids.size
+    contact = np.zeros((n, n), dtype=np.int64)
+    for labels in label_slices:
+        index = np.searchsorted(ids, labels)
+        for a, b in ((index[1:], index[:-1]), (index[:, 1:], index[:, :-1])):
+            contact += np.bincount((a * n + b).ravel(), minlength=n * n).reshape(n, n)
+    contact = contact + contact.T
+    alive = np.ones(n, dtype=bool)
+    fragments: list[int] = []
+    while alive.sum() > 1:
+        total = contact.sum(1)
+        crossing = np.where(alive & (total > 0), 1 - np.diag(contact) / np.maximum(total, 1), -1.0)
+        worst = int(crossing.argmax())
+        if crossing[worst] <= boundary:
+            break
+        touching = np.where(alive, contact[worst], -1)
+        touching[worst] = -1
+        into = int(touching.argmax())
+        contact[into] += contact[worst]
+        contact[:, into] += contact[:, worst]
+        contact[worst] = contact[:, worst] = 0
+        alive[worst] = False
+        fragments.append(int(ids[worst]))
+    return sorted(fragments)
+
+
+def fill_fragments(labels: np.ndarray, fragments: Sequence[int]) -> np.ndarray:
+    """Give every pixel of a ``fragments`` id the id of the nearest other pixel (city-block).
+
+    A band along a boundary is thereby split between the regions on its two sides, and
+    speckle joins the region around it. Labels without fragment pixels (or with nothing
+    else) are returned unchanged.
+    """
+    if len(fragments) == 0:
+        return labels
+    mask = np.isin(labels, fragments)
+    if not mask.any() or mask.all():
+        return labels
+    from scipy import ndimage
+
+    nearest = ndimage.distance_transform_cdt(mask, metric="taxicab", return_distances=False, return_indices=True)
+    return labels[tuple(nearest)]
 
 
 def spread(count: int, size: int = SPREAD_SLICES) -> list[int]:
@@ -435,6 +568,7 @@ def _label_independently(
     params: Params,
     seed: int,
     device: str,
+    merge_fragments: bool,
 ) -> None:
     segmenter = Segmenter(params, seed=seed, device=device)
     pending = [f for f in range(layout.n_slices) if f not in writer.done]
@@ -451,6 +585,8 @@ def _label_independently(
         if reporter.cancelled:
             return
         labels = segmenter.labels().astype(np.int64)
+        if marks is None and merge_fragments:
+            labels = fill_fragments(labels, find_fragments([labels]))
         if marks is None and previous is not None:
             labels, next_id = match_ids(labels, previous, next_id)
         next_id = max(next_id, int(labels.max()) + 1)
@@ -551,6 +687,7 @@ def _fingerprint(
     train_flats: list[int],
     scribble_digest: str | None,
     model_digest: str | None,
+    merge_fragments: bool,
 ) -> dict[str, Any]:
     description = {
         "n_slices": layout.n_slices,
@@ -563,5 +700,6 @@ def _fingerprint(
         "train_slices": train_flats,
         "scribbles": scribble_digest,
         "model": model_digest,
+        "merge_fragments": merge_fragments,
     }
     return json.loads(json.dumps(description))

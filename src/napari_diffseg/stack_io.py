@@ -170,14 +170,16 @@ def _open_output_path(
         if suffix == ZARR_SUFFIX and _unfinished_run(path, fingerprint):
             import zarr
 
+            if not os.access(path, os.W_OK):
+                raise ValueError(f"cannot resume output {str(path)!r}: it is read-only; choose a writable place")
             return SliceWriter(zarr.open_array(str(path), mode="r+"), record=True, fingerprint=fingerprint)
         raise ValueError(
             f"output {str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it "
             "or choose another path"
         )
-    if path.exists():
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
     try:
+        if path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         if suffix == ZARR_SUFFIX:
             import zarr
 
@@ -187,7 +189,7 @@ def _open_output_path(
         import tifffile
 
         return SliceWriter(tifffile.memmap(path, shape=shape, dtype=dtype), record=False)
-    except PermissionError as error:
+    except OSError as error:  # a read-only folder or file system, a missing parent folder
         raise ValueError(f"cannot write output {str(path)!r}: {error.strerror}; choose a writable place") from None
 
 
