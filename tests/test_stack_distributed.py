@@ -43,3 +43,19 @@ def test_workers_keep_only_the_latest_model(client):
         return len(_WORKER_MODELS)
 
     assert set(client.run(loaded_models).values()) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_the_command_line_labels_on_a_scheduler(client, tmp_path, capsys):
+    import tifffile
+
+    from napari_diffseg.cli import main
+
+    stack, _ = moving_objects(n_slices=6)
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    command = ["segment-stack", str(tmp_path / "stack.tif"), "--max-iter", "20", "--threads", "1", "-q"]
+    out = tmp_path / "labels.tif"
+    assert main([*command, "-o", str(out), "--device", "cpu", "--scheduler", client.scheduler.address]) == 0
+    assert np.array_equal(tifffile.imread(out), segment_stack(stack, **QUICK))
+    assert main([*command, "-o", str(tmp_path / "x.tif"), "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    assert "cannot reach the dask scheduler" in capsys.readouterr().err
