@@ -211,3 +211,18 @@ def test_refine_keeps_the_channels_of_existing_classes_when_a_smaller_id_is_adde
 def test_bad_refine_parameters_are_refused(override):
     with pytest.raises(ValueError, match=next(iter(override))):
         Segmenter(**override)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed):
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 6] = 1
+    scribbles[10:38, 24] = 2  # the right band stays unpainted: a cluster of its own
+    seg = Segmenter(seed=seed, max_iter=40, min_labels=3, refine_iter=0).fit(image, scribbles)
+    scribbles[10:38, 40] = 3
+    assert list(seg.refine(scribbles)) == []  # no training: only the hand-over
+    after = seg.labels()
+    assert (after[4:-4, 36:44] == 3).mean() >= 0.9
+    assert (after[4:-4, 4:12] == 1).mean() >= 0.9
+    assert (after[4:-4, 20:28] == 2).mean() >= 0.9

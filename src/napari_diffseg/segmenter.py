@@ -148,10 +148,58 @@ class Segmenter:
             raise RuntimeError("refine needs a trained model on an image; call train first")
         previous = self._scribbles
         self._set_scribbles(scribbles, keep_order=None if previous is None else previous.ids)
+        self._claim_clusters(np.zeros(0, np.int64) if previous is None else previous.ids)
         p = self.params
         pixels = p.train_pixels if p.refine_pixels is None else p.refine_pixels
         lr = p.lr if p.refine_lr is None else p.refine_lr
         return self._iterate(p.refine_iter, stop_at_floor=False, pixels=pixels, lr=lr, stop_when_fitted=True)
+
+    @torch.no_grad()
+    def _claim_clusters(self, previous_ids: np.ndarray) -> None:
+        """Give each new class the unclaimed cluster most of its strokes lie in.
+
+        A new class starts on a channel that no pixel may be assigned to yet, and learning to
+        win the argmax there takes many iterations. Swapping that channel with the channel of
+        the cluster (among those no painted class owns) that holds most of the class's
+        strokes, in the last layer's rows, BatchNorm and optimiser state, changes no cluster
+        but hands it to the class at once; refinement then corrects its boundaries.
+        """
+        assert self.network is not None and self._scribbles is not None and self._image is not None
+        n_painted = self.scribble_ids.size
+        new = [k for k, i in enumerate(self.scribble_ids.tolist()) if i not in set(previous_ids.tolist())]
+        if not new:
+            return
+        targets = self._scribbles.targets.reshape(self._image.shape[0], -1)
+        painted_images = np.flatnonzero((targets[:, None, :] == np.array(new)[None, :, None]).any(axis=(1, 2)))
+        best = {int(i): self._forward_tiled(self._image[i : i + 1])[..., 0].numpy().astype(np.int64).ravel()
+                for i in painted_images}
+        for channel in new:
+            votes = np.zeros(self.params.channels, np.int64)
+            for i, clusters in best.items():
+                votes += np.bincount(clusters[targets[i] == channel], minlength=self.params.channels)
+            votes[:n_painted] = 0  # clusters of painted classes stay theirs: refinement splits them
+            cluster = int(votes.argmax())
+            if votes[cluster] == 0:
+                continue
+            self._swap_output_channels(channel, cluster)
+            for clusters in best.values():
+                was_channel = clusters == channel
+                clusters[clusters == cluster] = channel
+                clusters[was_channel] = cluster
+
+    def _swap_output_channels(self, a: int, b: int) -> None:
+        """Swap output channels ``a`` and ``b`` of the network (its last conv and BatchNorm)."""
+        assert self.network is not None and self._optimizer is not None
+        conv, norm = self.network[-2], self.network[-1]
+        order = torch.arange(self.params.channels)
+        order[[a, b]] = order[[b, a]]
+        tensors = [conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var]
+        for tensor in tensors:
+            tensor.copy_(tensor[order])
+            state = self._optimizer.state.get(tensor, {})
+            for value in state.values():
+                if isinstance(value, torch.Tensor) and value.shape[:1] == tensor.shape[:1]:
+                    value.copy_(value[order])
 
     def fit(
         self,
