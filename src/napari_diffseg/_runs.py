@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 PREVIEW_EVERY_S = 0.5  # live previews at most this often...
 PREVIEW_SHARE = 4  # ...and no sooner than 4x the last preview's own duration after it
+REFINE_FIRST_PREVIEW_S = 1.0  # a Refine usually ends sooner: its result is the first thing shown
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,13 @@ def warm_up() -> None:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 
-def _with_previews(model: Segmenter, steps: Iterator[Progress], threads: int | None) -> Iterator[Frame]:
+def _with_previews(
+    model: Segmenter, steps: Iterator[Progress], threads: int | None, first_after: float | None = None
+) -> Iterator[Frame]:
     from .devices import torch_threads
 
-    last_preview, interval = time.monotonic(), PREVIEW_EVERY_S
+    last_preview = time.monotonic()
+    interval = PREVIEW_EVERY_S if first_after is None else first_after
     for progress in steps:
         labels = None
         if time.monotonic() - last_preview >= interval:
@@ -103,7 +107,7 @@ def train_frames(
 
 def refine_frames(model: Segmenter, scribbles: np.ndarray) -> Iterator[Frame]:
     """Continue training ``model`` on its image with edited scribbles."""
-    yield from _with_previews(model, model.refine(scribbles), model.params.threads)
+    yield from _with_previews(model, model.refine(scribbles), model.params.threads, REFINE_FIRST_PREVIEW_S)
 
 
 def predict_frames(model: Segmenter, image: np.ndarray, channel_axis: int | None) -> Iterator[Frame]:
