@@ -343,3 +343,19 @@ def test_closing_the_widget_mid_run_stops_the_run(viewer, qtbot):
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     viewer.add_image(two_region_image(), name="more")  # no widget listens any more
     qtbot.wait(50)
+
+
+def test_all_slices_keeps_thin_regions_when_asked(viewer, widget, qtbot):
+    pytest.importorskip("napari_diffseg.stack")
+    rng = np.random.default_rng(0)
+    stack = np.zeros((3, 40, 48), np.float32)
+    stack[:, :, 24:] = 1.0
+    stack[:, :, 10:13] = 2.0  # a thin stripe, which gives thin boundary regions
+    viewer.add_image(stack + rng.normal(0, 0.05, stack.shape).astype(np.float32), name="stripes")
+    widget.mode.value = "All slices"
+    counts = {}
+    for keep in (False, True):
+        widget.keep_fragments.value = keep
+        run_and_wait(widget, qtbot)
+        counts[keep] = np.unique(viewer.layers["stripes segmentation"].data).size
+    assert counts[True] > counts[False]

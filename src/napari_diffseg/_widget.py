@@ -161,6 +161,14 @@ class SegmentationWidget(Container):
         self.min_size = SpinBox(name="min_size", label="Min region size (px)", min=0, max=1_000_000)
         self.threads = SpinBox(name="threads", label="CPU threads", min=1, max=256, value=_default_threads())
         self.device = ComboBox(name="device", label="Device", choices=list(_DEVICES), value="auto")
+        self.keep_fragments = CheckBox(
+            name="keep_fragments",
+            text="All slices: keep thin regions",
+            value=False,
+            tooltip="Without scribbles, All slices folds regions thinner than about 7 px (boundary bands, "
+            "noise speckle) into their neighbours so ids stay consistent; tick this to keep thin "
+            "structures such as membranes",
+        )
         self.advanced = Container(
             name="advanced",
             widgets=[
@@ -171,6 +179,7 @@ class SegmentationWidget(Container):
                 self.min_size,
                 self.threads,
                 self.device,
+                self.keep_fragments,
             ],
             visible=False,
         )
@@ -410,6 +419,7 @@ class SegmentationWidget(Container):
             preset=self.preset.value,
             seed=self.seed.value,
             device=self.device.value,
+            merge_fragments=not self.keep_fragments.value,
             **params,
         )
 
