@@ -54,12 +54,16 @@ def three_regions() -> tuple[np.ndarray, np.ndarray]:
     return piecewise_rgb(bands, noise=5.0), bands
 
 
+def band_strokes(shape: tuple[int, int], left: int, middle: int, right: int) -> np.ndarray:
+    """One vertical stroke in each band of :func:`three_regions` (0: leave that band unpainted)."""
+    scribbles = np.zeros(shape, np.uint8)
+    scribbles[10:38, 6], scribbles[10:38, 24], scribbles[10:38, 40] = left, middle, right
+    return scribbles
+
+
 def test_refine_moves_a_region_to_the_newly_scribbled_class():
     image, bands = three_regions()
-    scribbles = np.zeros(bands.shape, np.uint8)
-    scribbles[10:38, 6] = 1  # left band
-    scribbles[10:38, 40] = 1  # right band, at first the same class as the left
-    scribbles[10:38, 24] = 2  # middle band
+    scribbles = band_strokes(bands.shape, 1, 2, 1)  # the right band at first the same class as the left
     seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
     before = seg.labels()
     assert (before[4:-4, 36:44] == 1).mean() >= 0.9
@@ -181,10 +185,7 @@ def test_loading_never_executes_code_from_the_file(tmp_path):
 
 def test_refine_stops_once_the_scribbles_are_labelled_right():
     image, bands = three_regions()
-    scribbles = np.zeros(bands.shape, np.uint8)
-    scribbles[10:38, 6] = 1
-    scribbles[10:38, 24] = 2
-    scribbles[10:38, 40] = 3
+    scribbles = band_strokes(bands.shape, 1, 2, 3)
     seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
     reports = list(seg.refine(scribbles))  # nothing new to learn
     assert len(reports) < seg.params.refine_iter
@@ -192,10 +193,7 @@ def test_refine_stops_once_the_scribbles_are_labelled_right():
 
 def test_refine_keeps_the_channels_of_existing_classes_when_a_smaller_id_is_added():
     image, bands = three_regions()
-    scribbles = np.zeros(bands.shape, np.uint8)
-    scribbles[10:38, 6] = 2
-    scribbles[10:38, 24] = 7
-    scribbles[10:38, 40] = 7
+    scribbles = band_strokes(bands.shape, 2, 7, 7)
     seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
     channels_before = seg.scribble_ids.tolist()
     scribbles[10:38, 40] = 5  # a new class with an id between the existing ones
@@ -216,9 +214,7 @@ def test_bad_refine_parameters_are_refused(override):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed):
     image, bands = three_regions()
-    scribbles = np.zeros(bands.shape, np.uint8)
-    scribbles[10:38, 6] = 1
-    scribbles[10:38, 24] = 2  # the right band stays unpainted: a cluster of its own
+    scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band stays unpainted: a cluster of its own
     seg = Segmenter(seed=seed, max_iter=40, min_labels=3, refine_iter=0).fit(image, scribbles)
     scribbles[10:38, 40] = 3
     assert list(seg.refine(scribbles)) == []  # no training: only the hand-over
