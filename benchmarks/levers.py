@@ -50,10 +50,12 @@ def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: boo
         "baseline (fast preset, 2 threads)": ({}, None, 2),
         "1 thread": ({}, None, 1),
         "channels_last": ({}, _channels_last, 2),
+        "zero padding (the reference's)": ({"padding": "zeros"}, None, 2),
     }
     if compile:
         variants["torch.compile"] = ({}, _compiled, 2)
-    runs = {}
+        variants["torch.compile, zero padding"] = ({"padding": "zeros"}, _compiled, 2)
+    runs, failed = {}, []
     for name, (params, change, threads) in variants.items():
         segmenter, steps = _segmenter(image, **params)
         torch.set_num_threads(threads)
@@ -61,7 +63,11 @@ def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: boo
         if change is not None:
             change(segmenter)
         start = time.perf_counter()
-        next(steps)  # torch.compile compiles here
+        try:
+            next(steps)  # torch.compile compiles here
+        except Exception as error:  # noqa: BLE001 - a lever that fails is a result too
+            failed.append({"lever": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"})
+            continue
         runs[name] = {"steps": steps, "threads": threads, "times": [], "first_s": time.perf_counter() - start}
     for _ in range(rounds):
         for run in runs.values():
@@ -75,7 +81,7 @@ def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: boo
         {"lever": name, "s_per_iter": float(np.median(run["times"])),
          "ratio_to_baseline": float(np.median(run["times"])) / base, "first_iter_s": run["first_s"]}
         for name, run in runs.items()
-    ]
+    ] + failed
 
 
 def allocator_child(image_path: str, tuned: bool, iterations: int) -> dict:

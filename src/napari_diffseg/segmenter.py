@@ -533,7 +533,7 @@ class Segmenter:
 
     def _extend_lut(self, best: np.ndarray) -> None:
         assert self._lut is not None
-        present = np.unique(best)
+        present = np.flatnonzero(np.bincount(best.ravel(), minlength=self._lut.size))  # sorted, like np.unique
         new = present[self._lut[present] == 0]
         start = int(self._lut.max(initial=0)) + 1
         self._lut[new] = np.arange(start, start + new.size)
