@@ -181,6 +181,7 @@ class SegmentationWidget(Container):
                 self.device,
                 self.keep_fragments,
             ],
+            label=" ",
             visible=False,
         )
         self.run_button = PushButton(name="run_button", text=_RUN_TEXT)
