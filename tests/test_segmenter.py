@@ -222,3 +222,37 @@ def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed
     assert (after[4:-4, 36:44] == 3).mean() >= 0.9
     assert (after[4:-4, 4:12] == 1).mean() >= 0.9
     assert (after[4:-4, 20:28] == 2).mean() >= 0.9
+
+
+def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 2, 7, 7)
+    seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
+    assert seg.params.readout == "linear"
+    labels = seg.labels()
+    assert seg._readout is not None and seg._readout[0].shape == (2, seg.params.channels)
+    painted = scribbles > 0
+    assert (labels[painted] == scribbles[painted]).mean() >= 0.99
+    path = tmp_path / "model.pt"
+    seg.save(path)
+    loaded = Segmenter.load(path)
+    assert loaded._readout is not None
+    np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
+
+
+def test_argmax_readout_uses_the_painted_channels_alone():
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band goes to a painted class
+    linear = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
+    argmax = Segmenter(seed=0, max_iter=20, readout="argmax").fit(image, scribbles)
+    for seg in (linear, argmax):
+        labels = seg.labels()
+        assert set(np.unique(labels)) == {1, 2}
+        assert (labels[4:-4, 4:12] == 1).mean() >= 0.9 and (labels[4:-4, 20:28] == 2).mean() >= 0.9
+    assert linear._readout is not None and argmax._readout is None
+
+
+def test_linear_readout_needs_eval_final_forward():
+    with pytest.raises(ValueError, match="readout"):
+        Segmenter(preset="paper", readout="linear")
+    assert Segmenter(preset="fast", train_pixels=None).params.readout == "argmax"

@@ -16,6 +16,7 @@ FinalForward = Literal["train", "eval"]
 Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
 Padding = Literal["zeros", "replicate", "reflect"]
+Readout = Literal["argmax", "linear"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ class Params:
     unpainted : {"assign", "keep"}
         With scribbles, ``"assign"`` gives every pixel one of the painted ids;
         ``"keep"`` lets clusters no scribble claims keep ids above the largest painted id.
+    readout : {"argmax", "linear"}
+        With scribbles of two or more classes and ``unpainted="assign"``: ``"argmax"`` gives
+        each pixel the painted class whose channel responds most (the network's own
+        output); ``"linear"`` fits a linear classifier (logistic regression) of the painted
+        classes on the painted pixels' responses and applies it to every pixel (needs
+        ``final_forward="eval"``).
     threads : int or None
         Torch CPU threads while this run executes (``None``: leave torch's setting).
     """
@@ -99,6 +106,7 @@ class Params:
     normalization: Normalization = "reference"
     final_forward: FinalForward = "train"
     unpainted: Unpainted = "assign"
+    readout: Readout = "argmax"
     threads: int | None = None
 
     def replace(self, **changes: Any) -> Params:
@@ -126,6 +134,7 @@ PRESETS: dict[str, Params] = {
         crop_size=128,
         normalization="percentile",
         final_forward="eval",
+        readout="linear",
         threads=None,
     ),
 }
@@ -136,6 +145,7 @@ _CHOICES = {
     "normalization": ("reference", "percentile"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),
+    "readout": ("argmax", "linear"),
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
@@ -174,6 +184,8 @@ def _validated(params: Params) -> Params:
         raise ValueError(f"refine_lr must be a non-negative number or None; got {params.refine_lr!r}")
     if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
         raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
+    if params.readout == "linear" and params.final_forward == "train":
+        raise ValueError("readout='linear' needs final_forward='eval'")
     if params.train_pixels is not None and params.final_forward == "train":
         raise ValueError("final_forward='train' needs train_pixels=None (training on the whole image)")
     return params
@@ -213,4 +225,6 @@ def resolve_params(preset: str | Params = "fast", **overrides: Any) -> Params:
         )
     if base.train_pixels is not None and "train_pixels" in overrides and overrides["train_pixels"] is None:
         overrides.setdefault("final_forward", "train")
+        if overrides["final_forward"] == "train":
+            overrides.setdefault("readout", "argmax")
     return base.replace(**overrides)

@@ -31,6 +31,7 @@ _FORMAT = "napari-diffseg-model"
 _FORMAT_VERSION = 1
 _PREDICT_TILE = 1024
 _CALIBRATION_FACTOR = 4  # BatchNorm statistics come from up to 4x the pixels of one batch
+_READOUT_SAMPLES = 20_000  # painted pixels the linear readout is fitted on, at most
 _FITTED_SHARE = 0.99  # refinement stops once this share of the painted pixels is labelled right...
 _FITTED_STREAK = 2  # ...in this many batches in a row
 
@@ -93,6 +94,8 @@ class Segmenter:
         self.channel_axis: int | None = None
         self.scribble_ids = np.zeros(0, dtype=np.int64)
         self._lut: np.ndarray | None = None
+        self._readout: tuple[torch.Tensor, torch.Tensor] | None = None  # painted classes' linear readout
+        self._calibrated = False  # BatchNorm statistics, ids and readout match the current weights
         self._optimizer: torch.optim.Optimizer | None = None
         self._image: torch.Tensor | None = None
         self._targets: torch.Tensor | None = None
@@ -278,6 +281,7 @@ class Segmenter:
         targets = mapped.targets.reshape(n_images, *spatial)
         self._targets = torch.from_numpy(targets).to(self.device) if mapped.n_classes else None
         self._lut = None
+        self._readout, self._calibrated = None, False
 
     def _init_network(self) -> None:
         assert self.in_channels is not None
@@ -285,6 +289,7 @@ class Segmenter:
             torch.manual_seed(self.seed)
             network = build_network(self.in_channels, self.params.channels, self.params.n_conv, self.params.padding)
         self.network = network.to(self.device)
+        self._readout, self._calibrated = None, False
         self._rng = np.random.default_rng(self.seed)
         self._optimizer = self._make_optimizer()
 
@@ -303,11 +308,13 @@ class Segmenter:
             group["lr"] = lr
         floor = self.min_labels()
         self._lut = None
+        self._readout, self._calibrated = None, False
         streak = 0
         for iteration in range(1, max_iter + 1):
             with torch_threads(self.params.threads):
                 n_labels, loss, fitted = self._step(pixels)
             self._lut = None
+            self._readout, self._calibrated = None, False
             yield Progress(iteration, max_iter, n_labels, loss)
             if stop_at_floor and n_labels <= floor:
                 return
@@ -412,7 +419,10 @@ class Segmenter:
             response = self._forward_batch_stats(self._image)
         else:
             recalibrate_batchnorm(self.network, self._calibration_batch())
+            if self._uses_readout():
+                self._fit_readout()
             response = self._forward_tiled(self._image[:1])
+        self._calibrated = True
         return self._finish(response, define_lut=True)
 
     def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
@@ -436,7 +446,7 @@ class Segmenter:
                 f"the model was trained on images with {self.in_channels} channel(s); this image has "
                 f"{data.shape[0]}. Pass the matching channel_axis or train a new model"
             )
-        if self._lut is None and self._image is not None:
+        if not self._calibrated and self._image is not None:
             self.labels()  # calibrates BatchNorm and fixes the channel -> id mapping
         with torch_threads(self.params.threads):
             response = self._forward_tiled(torch.from_numpy(data)[None].to(self.device))
@@ -476,8 +486,11 @@ class Segmenter:
                 m.momentum = momentum
 
     @torch.no_grad()
-    def _forward_tiled(self, image: torch.Tensor) -> torch.Tensor:
-        """Eval-mode forward in overlapping tiles, exact thanks to the network's small reach."""
+    def _tile_responses(self, image: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """Eval-mode responses of ``image`` tile by tile: ``(top, left, (1, q, h, w) response)``.
+
+        Tiles overlap by the network's reach, so the responses are exact.
+        """
         assert self.network is not None
         network = inference_network(self.network)
         if image.device.type == "cpu":
@@ -485,22 +498,77 @@ class Segmenter:
             network = network.to(memory_format=torch.channels_last)
         height, width = image.shape[-2:]
         halo = receptive_radius(self.params.n_conv)
-        out = torch.empty((height, width, 2), dtype=torch.float32)
         for y in range(0, height, _PREDICT_TILE):
             for x in range(0, width, _PREDICT_TILE):
                 y0, x0 = max(0, y - halo), max(0, x - halo)
                 y1, x1 = min(height, y + _PREDICT_TILE + halo), min(width, x + _PREDICT_TILE + halo)
-                scores = self._scores(network(image[..., y0:y1, x0:x1]))
-                inner = scores[y - y0 : y - y0 + _PREDICT_TILE, x - x0 : x - x0 + _PREDICT_TILE]
-                out[y : y + inner.shape[0], x : x + inner.shape[1]] = inner.cpu()
+                response = network(image[..., y0:y1, x0:x1])
+                yield y, x, response[..., y - y0 : y - y0 + _PREDICT_TILE, x - x0 : x - x0 + _PREDICT_TILE]
+
+    def _forward_tiled(self, image: torch.Tensor) -> torch.Tensor:
+        """Per pixel (see :meth:`_scores`) of ``image``, from eval-mode responses in tiles."""
+        height, width = image.shape[-2:]
+        out = torch.empty((height, width, 2), dtype=torch.float32)
+        for y, x, response in self._tile_responses(image):
+            scores = self._scores(response)
+            out[y : y + scores.shape[0], x : x + scores.shape[1]] = scores.cpu()
         return out
+
+    def _uses_readout(self) -> bool:
+        return (
+            self.params.readout == "linear" and self.scribble_ids.size >= 2 and self.params.unpainted == "assign"
+        )
+
+    def _fit_readout(self) -> None:
+        """Fit a linear classifier of the painted classes on the painted pixels' responses.
+
+        Multinomial logistic regression (L2 penalty, L-BFGS) on the eval-mode responses of up
+        to ``_READOUT_SAMPLES`` painted pixels; the painted classes are then read out of every
+        pixel's response with it instead of comparing the painted channels alone.
+        """
+        assert self._image is not None and self._scribbles is not None
+        targets = torch.from_numpy(self._scribbles.targets.reshape(self._image.shape[0], *self._image.shape[-2:]))
+        features, classes = [], []
+        with torch.no_grad():
+            for i in range(self._image.shape[0]):
+                if not bool((targets[i] >= 0).any()):
+                    continue
+                for y, x, response in self._tile_responses(self._image[i : i + 1]):
+                    h, w = response.shape[-2:]
+                    tile = targets[i, y : y + h, x : x + w].to(response.device)
+                    painted = tile >= 0
+                    features.append(response[0][:, painted].T.float().cpu())
+                    classes.append(tile[painted].cpu())
+        x_all, y_all = torch.cat(features), torch.cat(classes)
+        if x_all.shape[0] > _READOUT_SAMPLES:
+            keep = np.sort(np.random.default_rng(self.seed).choice(x_all.shape[0], _READOUT_SAMPLES, replace=False))
+            x_all, y_all = x_all[torch.from_numpy(keep)], y_all[torch.from_numpy(keep)]
+        n_classes = self.scribble_ids.size
+        weight = torch.zeros((n_classes, x_all.shape[1]), requires_grad=True)
+        bias = torch.zeros(n_classes, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=100, line_search_fn="strong_wolfe")
+
+        def objective() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(x_all @ weight.T + bias, y_all)
+            loss = loss + 0.5 * (weight**2).sum() / x_all.shape[0]
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimizer.step(objective)
+        self._readout = (weight.detach().to(self.device), bias.detach().to(self.device))
 
     def _scores(self, response: torch.Tensor) -> torch.Tensor:
         """Per pixel: (argmax channel over all channels, argmax over painted channels)."""
         response = response[0]
         best = response.argmax(0)
         n_painted = self.scribble_ids.size
-        painted = response[:n_painted].argmax(0) if n_painted >= 2 else best
+        if self._readout is not None:
+            weight, bias = self._readout
+            painted = (torch.einsum("cq,qhw->chw", weight, response) + bias[:, None, None]).argmax(0)
+        else:
+            painted = response[:n_painted].argmax(0) if n_painted >= 2 else best
         return torch.stack([best, painted], dim=-1).float()
 
     def _finish(self, scores: torch.Tensor, *, define_lut: bool) -> np.ndarray:
@@ -565,6 +633,8 @@ class Segmenter:
             "meta": json.dumps(meta),
             "weights": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "lut": torch.from_numpy(self._lut if self._lut is not None else np.zeros(0, dtype=np.int64)),
+            "readout_weight": torch.zeros(0) if self._readout is None else self._readout[0].cpu(),
+            "readout_bias": torch.zeros(0) if self._readout is None else self._readout[1].cpu(),
         }
         torch.save(state, path if hasattr(path, "write") else os.fspath(path))
 
@@ -602,6 +672,9 @@ class Segmenter:
             raise ValueError(f"{path!r} holds weights that do not match its parameters ({error})") from None
         model.network = network.to(model.device)
         model._optimizer = model._make_optimizer()
+        if state.get("readout_weight") is not None and state["readout_weight"].numel():
+            model._readout = (state["readout_weight"].to(model.device), state["readout_bias"].to(model.device))
+        model._calibrated = True
         lut = state["lut"].numpy()
         model._lut = lut.astype(np.int64) if lut.size else None
         return model
