@@ -227,8 +227,7 @@ def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed
 def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 2, 7, 7)
-    seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
-    assert seg.params.readout == "linear"
+    seg = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
     labels = seg.labels()
     assert seg._readout is not None and seg._readout[0].shape == (2, seg.params.channels)
     painted = scribbles > 0
@@ -243,8 +242,8 @@ def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
 def test_argmax_readout_uses_the_painted_channels_alone():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band goes to a painted class
-    linear = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
-    argmax = Segmenter(seed=0, max_iter=20, readout="argmax").fit(image, scribbles)
+    linear = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
+    argmax = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
     for seg in (linear, argmax):
         labels = seg.labels()
         assert set(np.unique(labels)) == {1, 2}
@@ -255,4 +254,5 @@ def test_argmax_readout_uses_the_painted_channels_alone():
 def test_linear_readout_needs_eval_final_forward():
     with pytest.raises(ValueError, match="readout"):
         Segmenter(preset="paper", readout="linear")
-    assert Segmenter(preset="fast", train_pixels=None).params.readout == "argmax"
+    with pytest.raises(ValueError, match="readout"):
+        Segmenter(preset="fast", readout="linear", train_pixels=None)  # whole image: train-mode labels

@@ -134,7 +134,6 @@ PRESETS: dict[str, Params] = {
         crop_size=128,
         normalization="percentile",
         final_forward="eval",
-        readout="linear",
         threads=None,
     ),
 }
