@@ -144,8 +144,7 @@ class Segmenter:
         This is the correction loop: paint a stroke, refine, look at :meth:`labels`. It
         runs at most ``refine_iter`` iterations (on batches of ``refine_pixels``, at
         ``refine_lr``) from the current weights and optimiser state and does not stop at
-        the label floor. Classes keep their channels, and new
-        classes take the next ones.
+        the label floor. Classes keep their channels, and new classes take the next ones.
         """
         if self.network is None or self._image is None:
             raise RuntimeError("refine needs a trained model on an image; call train first")
@@ -169,7 +168,8 @@ class Segmenter:
         """
         assert self.network is not None and self._scribbles is not None and self._image is not None
         n_painted = self.scribble_ids.size
-        new = [k for k, i in enumerate(self.scribble_ids.tolist()) if i not in set(previous_ids.tolist())]
+        previous = set(previous_ids.tolist())
+        new = [k for k, i in enumerate(self.scribble_ids.tolist()) if i not in previous]
         if not new:
             return
         targets = self._scribbles.targets.reshape(self._image.shape[0], -1)
@@ -280,6 +280,10 @@ class Segmenter:
         self.scribble_ids = mapped.ids
         targets = mapped.targets.reshape(n_images, *spatial)
         self._targets = torch.from_numpy(targets).to(self.device) if mapped.n_classes else None
+        self._forget_calibration()
+
+    def _forget_calibration(self) -> None:
+        """The weights or scribbles changed: ids, readout and BatchNorm statistics are stale."""
         self._lut = None
         self._readout, self._calibrated = None, False
 
@@ -289,7 +293,7 @@ class Segmenter:
             torch.manual_seed(self.seed)
             network = build_network(self.in_channels, self.params.channels, self.params.n_conv, self.params.padding)
         self.network = network.to(self.device)
-        self._readout, self._calibrated = None, False
+        self._forget_calibration()
         self._rng = np.random.default_rng(self.seed)
         self._optimizer = self._make_optimizer()
 
@@ -307,14 +311,12 @@ class Segmenter:
         for group in self._optimizer.param_groups:
             group["lr"] = lr
         floor = self.min_labels()
-        self._lut = None
-        self._readout, self._calibrated = None, False
+        self._forget_calibration()
         streak = 0
         for iteration in range(1, max_iter + 1):
             with torch_threads(self.params.threads):
                 n_labels, loss, fitted = self._step(pixels)
-            self._lut = None
-            self._readout, self._calibrated = None, False
+            self._forget_calibration()
             yield Progress(iteration, max_iter, n_labels, loss)
             if stop_at_floor and n_labels <= floor:
                 return
@@ -674,7 +676,6 @@ class Segmenter:
         model._optimizer = model._make_optimizer()
         if state.get("readout_weight") is not None and state["readout_weight"].numel():
             model._readout = (state["readout_weight"].to(model.device), state["readout_bias"].to(model.device))
-        model._calibrated = True
         lut = state["lut"].numpy()
         model._lut = lut.astype(np.int64) if lut.size else None
         return model
@@ -682,8 +683,9 @@ class Segmenter:
 
 def _in_channel_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
     """``mapped`` with the ids of ``keep_order`` first, in that order, then the new ids."""
-    kept = [i for i in keep_order.tolist() if i in set(mapped.ids.tolist())]
-    order = np.array(kept + [i for i in mapped.ids.tolist() if i not in set(kept)], dtype=np.int64)
+    present = set(mapped.ids.tolist())
+    kept = [i for i in keep_order.tolist() if i in present]
+    order = np.array(kept + sorted(present - set(kept)), dtype=np.int64)
     channel_of = np.searchsorted(mapped.ids, order)  # old channel of each new channel
     new_channel = np.empty_like(channel_of)
     new_channel[channel_of] = np.arange(order.size)
