@@ -20,12 +20,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 Method = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 
 
-def diffseg(preset: str = "fast", **params) -> Method:
-    """Our ``segment`` with a preset and overrides, as a method of (image, scribbles)."""
+def diffseg(preset: str = "fast", seed: int = 0, **params) -> Method:
+    """Our ``segment`` with a preset, seed and overrides, as a method of (image, scribbles)."""
     from napari_diffseg import segment
 
     def method(image: np.ndarray, scribbles: np.ndarray | None = None) -> np.ndarray:
-        return segment(image, scribbles, preset=preset, seed=0, device="cpu", **params)
+        return segment(image, scribbles, preset=preset, seed=seed, device="cpu", **params)
 
     return method
 

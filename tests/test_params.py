@@ -9,6 +9,7 @@ def test_paper_preset_is_the_reference_configuration():
     assert (p.sim_weight, p.con_weight, p.scribble_weight) == (1.0, 1.0, 0.5)
     assert (p.min_labels, p.max_iter, p.train_pixels) == (None, 1000, None)
     assert (p.normalization, p.final_forward) == ("reference", "train")
+    assert (p.padding, p.color_space, p.readout) == ("zeros", "rgb", "argmax")
 
 
 def test_default_preset_is_fast_and_overrides_apply():
@@ -51,6 +52,8 @@ def test_unknown_parameter_is_refused_with_the_valid_names():
         {"train_pixels": 10},
         {"optimizer": "rmsprop"},
         {"unpainted": "drop"},
+        {"color_space": "hsv"},
+        {"readout": "forest"},
         {"threads": 0},
         {"train_pixels": 4096, "final_forward": "train"},
     ],

@@ -6,6 +6,7 @@ from napari_diffseg.preprocess import (
     prepare_image,
     prepare_scribbles,
     reference_scribbles,
+    rgb_to_lab,
 )
 
 
@@ -121,3 +122,40 @@ def test_reference_scribbles_shift_classes_by_one_and_255_is_unlabeled():
 def test_rgb_reference_scribbles_are_refused():
     with pytest.raises(ValueError, match="single-channel"):
         reference_scribbles(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_lab_conversion_equals_scikit_image():
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    image[0, :3] = [[0, 0, 0], [255, 255, 255], [255, 0, 0]]
+    np.testing.assert_allclose(rgb_to_lab(image), rgb2lab(image), atol=1e-3)
+    # Other dtypes are stretched to [0, 1] first: exact when the percentiles are the extremes.
+    unit = np.zeros((100, 100, 3), np.float32)
+    unit[1:-1, 1:-1] = rng.random((98, 98, 3)) * 0.6 + 0.2
+    unit[-1] = 1.0
+    np.testing.assert_allclose(rgb_to_lab(unit * 40 + 7), rgb2lab(unit), atol=0.05)
+
+
+def test_lab_colour_space_changes_rgb_images_only():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    lab = prepare_image(rgb, color_space="lab")
+    assert lab.shape == (3, 16, 16) and 0 <= lab.min() and lab.max() <= 1
+    assert np.abs(lab - prepare_image(rgb)).max() > 0.1
+    # L* (channel 0) follows brightness: the brightest pixel has the largest L*.
+    grey = np.repeat(np.linspace(0, 255, 256).astype(np.uint8).reshape(16, 16, 1), 3, axis=-1)
+    assert np.all(np.diff(prepare_image(grey, color_space="lab")[0].ravel()) >= 0)
+    channels = rng.random((3, 16, 16))
+    np.testing.assert_array_equal(prepare_image(channels, 0, color_space="lab"), prepare_image(channels, 0))
+    np.testing.assert_array_equal(prepare_image(rgb[..., 0], color_space="lab"), prepare_image(rgb[..., 0]))
+
+
+def test_percentiles_of_large_images_come_from_an_even_sample():
+    rng = np.random.default_rng(2)
+    image = rng.normal(100, 20, (1024, 1024)).astype(np.float32)
+    data = prepare_image(image)[0]
+    lo, hi = np.percentile(image, [1, 99.8])
+    exact = np.clip((image - lo) / (hi - lo), 0, 1)
+    assert np.abs(data - exact).max() < 0.01

@@ -227,7 +227,8 @@ def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed
 def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 2, 7, 7)
-    seg = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
+    seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
+    assert seg.params.readout == "linear"  # the fast preset's default
     labels = seg.labels()
     assert seg._readout is not None and seg._readout[0].shape == (2, seg.params.channels)
     painted = scribbles > 0
@@ -242,13 +243,26 @@ def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
 def test_argmax_readout_uses_the_painted_channels_alone():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band goes to a painted class
-    linear = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
-    argmax = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
+    linear = Segmenter(seed=0, max_iter=20).fit(image, scribbles)  # the fast preset's readout
+    argmax = Segmenter(seed=0, max_iter=20, readout="argmax").fit(image, scribbles)
     for seg in (linear, argmax):
         labels = seg.labels()
         assert set(np.unique(labels)) == {1, 2}
         assert (labels[4:-4, 4:12] == 1).mean() >= 0.9 and (labels[4:-4, 20:28] == 2).mean() >= 0.9
     assert linear._readout is not None and argmax._readout is None
+
+
+@pytest.mark.parametrize("seed", [0, 2])  # seeds where the painted channels' argmax gets it wrong
+def test_linear_readout_gives_an_unpainted_region_the_class_it_resembles(seed):
+    rng = np.random.default_rng(0)
+    image = np.zeros((48, 48), np.float32)
+    image[:, 16:32], image[:, 32:] = 0.95, 0.75  # dark | bright | a little less bright, unpainted
+    image += rng.normal(0, 0.02, image.shape).astype(np.float32)
+    scribbles = np.zeros(image.shape, np.uint8)
+    scribbles[8:40, 6:10], scribbles[8:40, 22:26] = 1, 2
+    labels = Segmenter(seed=seed, max_iter=20, min_labels=3).fit(image, scribbles).labels()
+    assert (labels[4:-4, 36:44] == 2).mean() >= 0.95
+    assert (labels[4:-4, 2:12] == 1).mean() >= 0.95
 
 
 def test_linear_readout_needs_eval_final_forward():

@@ -17,6 +17,7 @@ Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
 Padding = Literal["zeros", "replicate", "reflect"]
 Readout = Literal["argmax", "linear"]
+ColorSpace = Literal["rgb", "lab"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class Params:
     normalization : {"reference", "percentile"}
         ``"reference"`` divides 8-bit images by 255 like the reference (other dtypes are
         normalised robustly); ``"percentile"`` always stretches the 1-99.8 percentiles.
+    color_space : {"rgb", "lab"}
+        Colour space RGB(A) images are clustered in: ``"rgb"`` as the reference, or CIE
+        L*a*b* (``"lab"``), whose distances follow perceived colour differences. Other
+        images are not affected.
     final_forward : {"train", "eval"}
         BatchNorm mode of the forward pass that gives the final labels of the training
         image: ``"train"`` (batch statistics, as the reference) or ``"eval"``
@@ -78,9 +83,10 @@ class Params:
     readout : {"argmax", "linear"}
         With scribbles of two or more classes and ``unpainted="assign"``: ``"argmax"`` gives
         each pixel the painted class whose channel responds most (the network's own
-        output); ``"linear"`` fits a linear classifier (logistic regression) of the painted
-        classes on the painted pixels' responses and applies it to every pixel (needs
-        ``final_forward="eval"``).
+        output); ``"linear"`` fits a linear discriminant (shrinkage LDA) of the painted
+        classes on the painted pixels' responses and applies it to every pixel, so that
+        clusters no stroke touches go to the class they resemble most (needs
+        ``final_forward="eval"``; the fast preset's default).
     threads : int or None
         Torch CPU threads while this run executes (``None``: leave torch's setting).
     """
@@ -104,6 +110,7 @@ class Params:
     smooth_sigma: float = 0.0
     min_size: int = 0
     normalization: Normalization = "reference"
+    color_space: ColorSpace = "rgb"
     final_forward: FinalForward = "train"
     unpainted: Unpainted = "assign"
     readout: Readout = "argmax"
@@ -127,13 +134,15 @@ PRESETS: dict[str, Params] = {
         optimizer="sgd",
         lr=0.1,
         max_iter=30,
-        refine_iter=15,
+        refine_iter=10,
         refine_pixels=16384,
         refine_lr=0.05,
         train_pixels=65536,
         crop_size=128,
         normalization="percentile",
+        color_space="lab",
         final_forward="eval",
+        readout="linear",
         threads=None,
     ),
 }
@@ -142,6 +151,7 @@ _CHOICES = {
     "optimizer": ("sgd", "adam"),
     "padding": ("zeros", "replicate", "reflect"),
     "normalization": ("reference", "percentile"),
+    "color_space": ("rgb", "lab"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),
     "readout": ("argmax", "linear"),

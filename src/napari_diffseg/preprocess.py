@@ -11,6 +11,15 @@ import numpy as np
 
 MIN_SIDE = 8
 _SUPPORTED_KINDS = "biuf"
+_PERCENTILE_SAMPLES = 65_536  # pixels the normalisation percentiles are estimated from, at most
+
+# sRGB (D65) -> CIE XYZ, each row divided by the white point, as scikit-image's rgb2lab.
+_XYZ_FROM_LINEAR_RGB = (
+    np.array(
+        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+    )
+    / np.array([0.95047, 1.0, 1.08883])[:, None]
+).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ def prepare_image(
     *,
     normalization: str = "percentile",
     smooth_sigma: float = 0.0,
+    color_space: str = "rgb",
 ) -> np.ndarray:
     """Normalise an image to a float32 (C, H, W) array in [0, 1].
 
@@ -103,6 +113,10 @@ def prepare_image(
         falls back to ``"percentile"``.
     smooth_sigma : float
         Gaussian smoothing in pixels, applied after normalisation (0: none).
+    color_space : {"rgb", "lab"}
+        ``"lab"`` converts RGB(A) images to CIE L*a*b* (as :func:`skimage.color.rgb2lab`;
+        uint8 is read as sRGB in 0-255, other dtypes are first stretched to [0, 1]) and
+        then stretches the percentiles jointly; other images are not affected.
 
     Returns
     -------
@@ -119,7 +133,9 @@ def prepare_image(
         raise ValueError(
             f"image is {height}x{width} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
         )
-    if normalization == "reference" and hwc.dtype == np.uint8:
+    if rgb and color_space == "lab":
+        data = _percentile_normalize(rgb_to_lab(hwc), joint=True)
+    elif normalization == "reference" and hwc.dtype == np.uint8:
         data = hwc.astype(np.float32) / 255.0
     else:
         data = _percentile_normalize(_fill_nonfinite(hwc.astype(np.float32)), joint=rgb)
@@ -128,6 +144,48 @@ def prepare_image(
 
         data = gaussian(data, sigma=smooth_sigma, channel_axis=-1, preserve_range=True)
     return np.ascontiguousarray(np.moveaxis(data, -1, 0), dtype=np.float32)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB image, as float32 (H, W, 3).
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (H, W, 3) sRGB image: uint8 in 0-255, or any other real dtype, which is stretched
+        to [0, 1] by its 1st-99.8th percentiles first.
+
+    Returns
+    -------
+    numpy.ndarray
+        L* in [0, 100] and a*, b* channels, equal to :func:`skimage.color.rgb2lab` of the
+        image in [0, 1] (to float32 precision). uint8 images take a lookup table, which
+        makes this about twice as fast as scikit-image's float path.
+    """
+    if rgb.dtype == np.uint8:
+        linear = _LINEAR_FROM_SRGB_U8[rgb]
+    else:
+        linear = _srgb_to_linear(_percentile_normalize(_fill_nonfinite(rgb.astype(np.float32)), joint=True))
+    # Elementwise rather than a matrix product: numpy's BLAS threads keep spinning after a
+    # call and slowed torch's next forward pass about 1.5x on 2 cores (measured).
+    matrix = _XYZ_FROM_LINEAR_RGB
+    r, g, b = linear[..., 0], linear[..., 1], linear[..., 2]
+    lab = np.empty(linear.shape, np.float32)
+    for row in range(3):
+        xyz = matrix[row, 0] * r + matrix[row, 1] * g + matrix[row, 2] * b
+        lab[..., row] = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + np.float32(16 / 116))
+    fx, fy, fz = lab[..., 0].copy(), lab[..., 1].copy(), lab[..., 2]
+    lab[..., 0] = 116 * fy - 16
+    lab[..., 1] = 500 * (fx - fy)
+    lab[..., 2] = 200 * (fy - fz)
+    return lab
+
+
+def _srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0.04045, ((values + 0.055) / 1.055) ** 2.4, values / 12.92).astype(np.float32)
+
+
+_LINEAR_FROM_SRGB_U8 = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255)
 
 
 def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
@@ -144,7 +202,9 @@ def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
 
 def _percentile_normalize(data: np.ndarray, *, joint: bool, low: float = 1.0, high: float = 99.8) -> np.ndarray:
     axes = None if joint else (0, 1)
-    lo, hi = np.percentile(data, [low, high], axis=axes, keepdims=True)
+    pixels = data.reshape(-1, 1, data.shape[-1])
+    step = max(1, pixels.shape[0] // _PERCENTILE_SAMPLES)  # an even sample keeps large images fast
+    lo, hi = np.percentile(pixels[::step], [low, high], axis=axes, keepdims=True).astype(data.dtype)  # not float64
     span = hi - lo
     # Where the percentiles coincide (a constant or near-binary channel) use min/max instead.
     flat = span <= 0
