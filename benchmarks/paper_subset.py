@@ -8,8 +8,11 @@ At about half an hour per photo (1000 iterations) this runs once, in the backgro
 
 For each image it writes ``benchmarks/results/paper_<name>.npz`` (labels at checkpoint
 iterations and at the end) and ``benchmarks/results/paper_<name>.json`` (iterations run, label
-counts, seconds per iteration), rewritten at every checkpoint so a partial run is usable.
-``quality.py`` scores the labels with the paper's metric.
+counts, seconds per iteration), rewritten at every checkpoint so a partial run is usable, and
+``benchmarks/results/paper_<name>_state.pt`` (weights and SGD momentum at the checkpoint):
+``--resume`` continues an unfinished run from there, with the same result as an uninterrupted
+one, so the run can be finished across sessions. ``quality.py`` scores the labels with the
+paper's metric.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main() -> None:
     parser.add_argument("names", nargs="*", default=list(PAPER_SUBSET), help="BSDS image ids")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--max-iter", type=int, default=1000)
+    parser.add_argument("--resume", action="store_true", help="continue from the last saved checkpoint")
     args = parser.parse_args()
 
     import torch
@@ -41,22 +45,54 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
     for item in load_bsds(args.names):
+        state_path = RESULTS / f"paper_{item.name}_state.pt"
+        done = 0
         arrays: dict[str, np.ndarray] = {}
-        summary: dict[str, dict] = {}
-        segmenter = Segmenter("paper", seed=0, device="cpu", max_iter=args.max_iter)
-        record = summary[item.name] = {"seconds": [], "n_labels": [], "done": False}
+        summary: dict[str, dict] = {item.name: {"seconds": [], "n_labels": [], "done": False}}
+        if args.resume and state_path.exists():
+            with np.load(RESULTS / f"paper_{item.name}.npz") as saved:
+                arrays = dict(saved)
+            summary = json.loads((RESULTS / f"paper_{item.name}.json").read_text())["images"]
+            done = int(torch.load(state_path, weights_only=True)["iteration"])
+            record = summary[item.name]
+            record["seconds"], record["n_labels"] = record["seconds"][:done], record["n_labels"][:done]
+        record = summary[item.name]
+        segmenter = Segmenter("paper", seed=0, device="cpu", max_iter=args.max_iter - done)
+        progress_reports = segmenter.train(item.image)
+        if done:
+            restore_state(segmenter, state_path)
         start = time.perf_counter()
-        for progress in segmenter.train(item.image):
+        for progress in progress_reports:
+            iteration = done + progress.iteration
             now = time.perf_counter()
             record["seconds"].append(now - start)
             record["n_labels"].append(progress.n_labels)
-            if progress.iteration in CHECKPOINTS:
-                arrays[f"{item.name}_iter{progress.iteration}"] = segmenter.labels()
+            if iteration in CHECKPOINTS:
+                arrays[f"{item.name}_iter{iteration}"] = segmenter.labels()
                 _write(item.name, arrays, summary, args.threads)
+                save_state(segmenter, iteration, state_path)
             start = time.perf_counter()
         arrays[f"{item.name}_final"] = segmenter.labels()
         record["done"] = True
         _write(item.name, arrays, summary, args.threads)
+
+
+def save_state(segmenter, iteration: int, path: Path) -> None:
+    """Weights (with BatchNorm statistics) and optimiser state after ``iteration`` iterations."""
+    import torch
+
+    torch.save({"iteration": iteration, "network": segmenter.network.state_dict(),
+                "optimizer": segmenter._optimizer.state_dict()}, path)
+
+
+def restore_state(segmenter, path: Path) -> int:
+    """Load what :func:`save_state` wrote into a segmenter whose ``train`` has been called."""
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    segmenter.network.load_state_dict(state["network"])
+    segmenter._optimizer.load_state_dict(state["optimizer"])
+    return int(state["iteration"])
 
 
 def _write(name: str, arrays: dict[str, np.ndarray], summary: dict[str, dict], threads: int) -> None:
