@@ -31,9 +31,9 @@ def random_forest(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
     ``RandomForestClassifier(n_estimators=50, max_depth=10, random_state=0)``; returns the
     painted ids.
     """
-    from sklearn.ensemble import RandomForestClassifier
     from skimage.feature import multiscale_basic_features
     from skimage.future import fit_segmenter, predict_segmenter
+    from sklearn.ensemble import RandomForestClassifier
 
     channel_axis = -1 if image.ndim == 3 else None
     features = multiscale_basic_features(image, channel_axis=channel_axis)

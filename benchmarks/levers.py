@@ -78,8 +78,12 @@ def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: boo
                 run["times"].append(time.perf_counter() - start)
     base = float(np.median(next(iter(runs.values()))["times"]))
     return [
-        {"lever": name, "s_per_iter": float(np.median(run["times"])),
-         "ratio_to_baseline": float(np.median(run["times"])) / base, "first_iter_s": run["first_s"]}
+        {
+            "lever": name,
+            "s_per_iter": float(np.median(run["times"])),
+            "ratio_to_baseline": float(np.median(run["times"])) / base,
+            "first_iter_s": run["first_s"],
+        }
         for name, run in runs.items()
     ] + failed
 
@@ -107,8 +111,11 @@ def allocator_child(image_path: str, tuned: bool, iterations: int) -> dict:
         times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_SELF)
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
-    return {"s_per_iter": float(np.median(times)), "system_share": system / (user + system),
-            "minor_faults_per_iter": (after.ru_minflt - before.ru_minflt) / iterations}
+    return {
+        "s_per_iter": float(np.median(times)),
+        "system_share": system / (user + system),
+        "minor_faults_per_iter": (after.ru_minflt - before.ru_minflt) / iterations,
+    }
 
 
 def allocator(image_path: str, rounds: int, iterations: int) -> list[dict]:
@@ -118,7 +125,9 @@ def allocator(image_path: str, rounds: int, iterations: int) -> list[dict]:
         for tuned in (False, True):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", image_path, str(int(tuned)), str(iterations)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             results[tuned].append(json.loads(out.stdout.strip().splitlines()[-1]))
     rows = []

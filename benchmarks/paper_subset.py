@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from datasets import PAPER_SUBSET, load_bsds
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,8 +80,14 @@ def save_state(segmenter, iteration: int, path: Path) -> None:
     """Weights (with BatchNorm statistics) and optimiser state after ``iteration`` iterations."""
     import torch
 
-    torch.save({"iteration": iteration, "network": segmenter.network.state_dict(),
-                "optimizer": segmenter._optimizer.state_dict()}, path)
+    torch.save(
+        {
+            "iteration": iteration,
+            "network": segmenter.network.state_dict(),
+            "optimizer": segmenter._optimizer.state_dict(),
+        },
+        path,
+    )
 
 
 def restore_state(segmenter, path: Path) -> int:

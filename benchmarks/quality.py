@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 import baselines
 import metric
+import numpy as np
 from datasets import BsdsImage, ScribbleImage
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,9 +50,16 @@ def bsds_rows(images: Sequence[BsdsImage], split: str, *, grid: bool = True) -> 
     felzenszwalb_grid = baselines.FELZENSZWALB_GRID if grid else baselines.FELZENSZWALB_GRID[2:3]
     candidates = []
     for scale, sigma, min_size in felzenszwalb_grid:
-        runs = [_timed(lambda im, _s: baselines.felzenszwalb(im, scale, sigma, min_size), item.image) for item in images]
-        candidates.append(score(f"felzenszwalb scale={scale} sigma={sigma} min_size={min_size}",
-                                [p for p, _ in runs], [s for _, s in runs]))
+        runs = [
+            _timed(lambda im, _s: baselines.felzenszwalb(im, scale, sigma, min_size), item.image) for item in images
+        ]
+        candidates.append(
+            score(
+                f"felzenszwalb scale={scale} sigma={sigma} min_size={min_size}",
+                [p for p, _ in runs],
+                [s for _, s in runs],
+            )
+        )
     rows.append(max(candidates, key=lambda row: row["all"]))
     kmeans_grid = baselines.KMEANS_GRID if grid else baselines.KMEANS_GRID[1:2]
     candidates = []
@@ -77,8 +83,10 @@ def paper_subset_rows(images: Sequence[BsdsImage]) -> list[dict]:
         if not saved.exists():
             return []
         with np.load(saved) as arrays:
-            key = f"{item.name}_final" if f"{item.name}_final" in arrays else max(
-                arrays.files, key=lambda k: int(k.rsplit("iter", 1)[1])
+            key = (
+                f"{item.name}_final"
+                if f"{item.name}_final" in arrays
+                else max(arrays.files, key=lambda k: int(k.rsplit("iter", 1)[1]))
             )
             paper.append(arrays[key])
         record = json.loads((RESULTS / f"paper_{item.name}.json").read_text())["images"][item.name]
@@ -87,10 +95,18 @@ def paper_subset_rows(images: Sequence[BsdsImage]) -> list[dict]:
     subset = f"BSDS paper subset ({', '.join(item.name for item in images)})"
     fast = [_timed(diffseg("fast"), item.image) for item in images]
     return [
-        {"set": subset, "method": f"diffseg paper (iterations: {', '.join(iterations)})",
-         **metric.bsds_miou(paper, annotations), "median_s": None},
-        {"set": subset, "method": "diffseg fast", **metric.bsds_miou([p for p, _ in fast], annotations),
-         "median_s": float(np.median([s for _, s in fast]))},
+        {
+            "set": subset,
+            "method": f"diffseg paper (iterations: {', '.join(iterations)})",
+            **metric.bsds_miou(paper, annotations),
+            "median_s": None,
+        },
+        {
+            "set": subset,
+            "method": "diffseg fast",
+            **metric.bsds_miou([p for p, _ in fast], annotations),
+            "median_s": float(np.median([s for _, s in fast])),
+        },
     ]
 
 
@@ -99,12 +115,14 @@ def voc_scribble_rows(images: Sequence[ScribbleImage]) -> list[dict]:
     rows = []
     for name, method in (("diffseg fast", diffseg("fast")), ("random forest", baselines.random_forest)):
         runs = [_timed(method, item.image, item.scribbles) for item in images]
-        rows.append({
-            "set": f"VOC scribbles ({len(images)})",
-            "method": name,
-            "mIoU": metric.pooled_miou([p for p, _ in runs], [item.truth for item in images], metric.VOID),
-            "median_s": float(np.median([s for _, s in runs])),
-        })
+        rows.append(
+            {
+                "set": f"VOC scribbles ({len(images)})",
+                "method": name,
+                "mIoU": metric.pooled_miou([p for p, _ in runs], [item.truth for item in images], metric.VOID),
+                "median_s": float(np.median([s for _, s in runs])),
+            }
+        )
     return rows
 
 
@@ -115,9 +133,16 @@ def foreground_rows(images: Sequence[ScribbleImage], set_name: str, *, instances
     for name, method in (("diffseg fast", diffseg("fast")), ("random forest", baselines.random_forest)):
         runs = [_timed(method, item.image, item.scribbles) for item in images]
         ious = [metric.foreground_iou(p == 1, item.truth, void) for (p, _), item in zip(runs, images)]
-        row = {"set": f"{set_name} ({len(images)})", "method": name, "foreground IoU": float(np.mean(ious)),
-               "per image": [round(v, 3) for v in ious], "median_s": float(np.median([s for _, s in runs]))}
+        row = {
+            "set": f"{set_name} ({len(images)})",
+            "method": name,
+            "foreground IoU": float(np.mean(ious)),
+            "per image": [round(v, 3) for v in ious],
+            "median_s": float(np.median([s for _, s in runs])),
+        }
         if instances:
-            row["instance F1@0.5"] = float(np.mean([metric.instance_f1(p == 1, item.truth) for (p, _), item in zip(runs, images)]))
+            row["instance F1@0.5"] = float(
+                np.mean([metric.instance_f1(p == 1, item.truth) for (p, _), item in zip(runs, images)])
+            )
         rows.append(row)
     return rows

@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import datasets  # noqa: E402
-import metric  # noqa: E402
-from refine import corrected  # noqa: E402
+import datasets
+import metric
+from refine import corrected
 
 
 def responses(model) -> torch.Tensor:
@@ -99,8 +99,11 @@ def main() -> None:
                 refit._set_scribbles(strokes, keep_order=model.scribble_ids)
                 refined = copy.deepcopy(model)
                 list(refined.refine(strokes))
-                labels = {"before": before, "refit": read_out(refit, features, variant),
-                          "after": read_out(refined, responses(refined), variant)}
+                labels = {
+                    "before": before,
+                    "refit": read_out(refit, features, variant),
+                    "after": read_out(refined, responses(refined), variant),
+                }
                 for key, value in labels.items():
                     scores[variant][key].append(metric.foreground_iou(value == 1, item.truth, void))
                 if item.name != "nuclei2d":

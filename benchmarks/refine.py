@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baselines  # noqa: E402
-import datasets  # noqa: E402
-import metric  # noqa: E402
+import baselines
+import datasets
+import metric
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -80,16 +80,18 @@ def main() -> None:
             start = time.perf_counter()
             forest = baselines.random_forest(item.image, scribbles)
             forest_s.append(time.perf_counter() - start)
-        rows.append({
-            "image": item.name,
-            "seed": seed,
-            "refine iterations": iterations,
-            "refine s": float(np.median(refine_s)),
-            "forest refit s": float(np.median(forest_s)),
-            "IoU before": metric.foreground_iou(before == 1, item.truth, void),
-            "IoU after refine": metric.foreground_iou(after == 1, item.truth, void),
-            "IoU forest": metric.foreground_iou(forest == 1, item.truth, void),
-        })
+        rows.append(
+            {
+                "image": item.name,
+                "seed": seed,
+                "refine iterations": iterations,
+                "refine s": float(np.median(refine_s)),
+                "forest refit s": float(np.median(forest_s)),
+                "IoU before": metric.foreground_iou(before == 1, item.truth, void),
+                "IoU after refine": metric.foreground_iou(after == 1, item.truth, void),
+                "IoU forest": metric.foreground_iou(forest == 1, item.truth, void),
+            }
+        )
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
     summary = {
         "overrides": overrides,
@@ -102,8 +104,12 @@ def main() -> None:
         "mean IoU after refine": float(np.mean([r["IoU after refine"] for r in rows])),
         "mean IoU forest": float(np.mean([r["IoU forest"] for r in rows])),
         "mean IoU before / after refine per seed": [
-            [round(float(np.mean([r[key] for r in rows if r["seed"] == seed])), 4)
-             for key in ("IoU before", "IoU after refine")] for seed in seeds],
+            [
+                round(float(np.mean([r[key] for r in rows if r["seed"] == seed])), 4)
+                for key in ("IoU before", "IoU after refine")
+            ]
+            for seed in seeds
+        ],
     }
     print(json.dumps(summary, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import datasets  # noqa: E402
-import metric  # noqa: E402
-import quality  # noqa: E402
+import datasets
+import metric
+import quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -36,11 +36,17 @@ def scores(seed: int, overrides: dict) -> dict[str, float]:
         row[split] = metric.bsds_miou([method(item.image) for item in items], [item.truths for item in items])["all"]
     voc = datasets.load_voc_scribbles()
     row["VOC scribbles mIoU"] = metric.pooled_miou(
-        [method(item.image, item.scribbles) for item in voc], [item.truth for item in voc], metric.VOID)
-    for name, items, void in (("fg/bg photos IoU", datasets.load_voc_foreground(), metric.VOID),
-                              ("nuclei IoU", datasets.load_nuclei(), None)):
-        row[name] = float(np.mean([metric.foreground_iou(method(item.image, item.scribbles) == 1, item.truth, void)
-                                   for item in items]))
+        [method(item.image, item.scribbles) for item in voc], [item.truth for item in voc], metric.VOID
+    )
+    for name, items, void in (
+        ("fg/bg photos IoU", datasets.load_voc_foreground(), metric.VOID),
+        ("nuclei IoU", datasets.load_nuclei(), None),
+    ):
+        row[name] = float(
+            np.mean(
+                [metric.foreground_iou(method(item.image, item.scribbles) == 1, item.truth, void) for item in items]
+            )
+        )
     return row
 
 
@@ -61,8 +67,13 @@ def main() -> None:
         per_seed[seed] = scores(seed, overrides)
         print(seed, {k: round(v, 4) for k, v in per_seed[seed].items()}, flush=True)
     keys = next(iter(per_seed.values())).keys()
-    summary = {key: {"mean": float(np.mean([row[key] for row in per_seed.values()])),
-                     "min": float(np.min([row[key] for row in per_seed.values()]))} for key in keys}
+    summary = {
+        key: {
+            "mean": float(np.mean([row[key] for row in per_seed.values()])),
+            "min": float(np.min([row[key] for row in per_seed.values()])),
+        }
+        for key in keys
+    }
     print(json.dumps(summary, indent=1))
     out = {"overrides": overrides, "threads": 2, "per seed": per_seed, "summary": summary}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -38,9 +38,15 @@ def fast_vs_paper(image: np.ndarray, rounds: int, paper_iters_per_round: int) ->
             next(paper)
             paper_times.append(time.perf_counter() - start)
     fast_s, paper_it = float(np.median(fast_times)), float(np.median(paper_times))
-    return {"image": f"{image.shape[1]}x{image.shape[0]}", "fast_whole_call_s": fast_s,
-            "fast_runs": len(fast_times), "paper_s_per_iter": paper_it, "paper_iters_timed": len(paper_times),
-            "paper_whole_call_s_estimate": paper_it * PAPER_ITERATIONS, "ratio": paper_it * PAPER_ITERATIONS / fast_s}
+    return {
+        "image": f"{image.shape[1]}x{image.shape[0]}",
+        "fast_whole_call_s": fast_s,
+        "fast_runs": len(fast_times),
+        "paper_s_per_iter": paper_it,
+        "paper_iters_timed": len(paper_times),
+        "paper_whole_call_s_estimate": paper_it * PAPER_ITERATIONS,
+        "ratio": paper_it * PAPER_ITERATIONS / fast_s,
+    }
 
 
 def _resized_photo(side: int) -> np.ndarray:
@@ -73,8 +79,13 @@ def scale_child(side: int, preset: str, repeats: int) -> dict:
             calls.append(time.perf_counter() - start)
         per_iter.append(float(np.median(np.diff(stamps))))
     peak = _peak_rss_bytes()
-    return {"side": side, "preset": preset, "whole_call_s": float(np.median(calls)) if calls else None,
-            "s_per_iter": float(np.median(per_iter)), "peak_rss_gib": peak / 2**30}
+    return {
+        "side": side,
+        "preset": preset,
+        "whole_call_s": float(np.median(calls)) if calls else None,
+        "s_per_iter": float(np.median(per_iter)),
+        "peak_rss_gib": peak / 2**30,
+    }
 
 
 def _peak_rss_bytes() -> int:
@@ -94,8 +105,12 @@ def scaling(sides: list[int], preset: str = "fast", repeats: int = 3) -> list[di
     """One fresh child process per size, so that peak RSS belongs to that size alone."""
     rows = []
     for side in sides:
-        out = subprocess.run([sys.executable, __file__, "scale", str(side), preset, str(repeats)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "scale", str(side), preset, str(repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 
@@ -130,16 +145,20 @@ def first_call(image_path: str, repeats: int) -> dict:
     walls, imports, firsts, seconds = [], [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", FIRST_CALL.format(path=image_path)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FIRST_CALL.format(path=image_path)], capture_output=True, text=True, check=True
+        )
         walls.append(time.perf_counter() - start)
         imp, first, second = map(float, out.stdout.split())
         imports.append(imp)
         firsts.append(first)
         seconds.append(second)
-    return {"process_wall_to_first_labels_s": float(np.median(walls)) - float(np.median(seconds)),
-            "import_s": float(np.median(imports)), "first_call_s": float(np.median(firsts)),
-            "second_call_s": float(np.median(seconds))}
+    return {
+        "process_wall_to_first_labels_s": float(np.median(walls)) - float(np.median(seconds)),
+        "import_s": float(np.median(imports)),
+        "first_call_s": float(np.median(firsts)),
+        "second_call_s": float(np.median(seconds)),
+    }
 
 
 def memory_refusal(side: int = 8192) -> dict:
@@ -152,8 +171,12 @@ def memory_refusal(side: int = 8192) -> dict:
     try:
         Segmenter("paper", seed=0, device="cpu").train(image)
     except InsufficientMemoryError as error:
-        return {"request": f"paper preset, {side}x{side} RGB", "refused": True, "message": str(error),
-                "seconds_to_refuse": time.perf_counter() - start}
+        return {
+            "request": f"paper preset, {side}x{side} RGB",
+            "refused": True,
+            "message": str(error),
+            "seconds_to_refuse": time.perf_counter() - start,
+        }
     return {"request": f"paper preset, {side}x{side} RGB", "refused": False}
 
 

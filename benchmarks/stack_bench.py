@@ -97,7 +97,9 @@ def memory(n_slices: int, size: int, threads: int) -> dict:
                 tif.write(synthetic_slice(size, z, rng), contiguous=True)
         result = subprocess.run(
             [sys.executable, __file__, "--child", path, os.path.join(folder, "labels.zarr"), "--threads", str(threads)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         report = json.loads(result.stdout.strip().splitlines()[-1])
         report.update(slices=n_slices, input_gib=round(os.path.getsize(path) / 2**30, 3), threads=threads)

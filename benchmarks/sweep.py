@@ -11,10 +11,9 @@ import json
 import sys
 import time
 
-import numpy as np
-
 import datasets
 import metric
+import numpy as np
 
 
 def main() -> None:
@@ -36,8 +35,12 @@ def main() -> None:
     for config, predictions, times in zip(configs, labels, seconds):
         scores = metric.bsds_miou(predictions, [item.truths for item in images])
         n_labels = np.median([np.unique(p).size for p in predictions])
-        print(json.dumps(config), f"median {np.median(times):.2f} s, median labels {n_labels:.0f},",
-              {k: round(v, 4) for k, v in scores.items()}, flush=True)
+        print(
+            json.dumps(config),
+            f"median {np.median(times):.2f} s, median labels {n_labels:.0f},",
+            {k: round(v, 4) for k, v in scores.items()},
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from napari_diffseg.io import read_image, read_label_metadata, read_scribbles, w
 
 def test_tiff_pixel_size_from_imagej_metadata(tmp_path):
     path = tmp_path / "imagej.tif"
-    tifffile.imwrite(path, np.zeros((10, 12), np.uint16), imagej=True, resolution=(1 / 0.5, 1 / 0.25), metadata={"unit": "micron"})
+    tifffile.imwrite(
+        path, np.zeros((10, 12), np.uint16), imagej=True, resolution=(1 / 0.5, 1 / 0.25), metadata={"unit": "micron"}
+    )
     loaded = read_image(path)
     assert loaded.data.shape == (10, 12)
     assert loaded.pixel_size == pytest.approx((0.25, 0.5))

@@ -36,7 +36,7 @@ def test_every_dtype_normalises_to_unit_range(dtype):
     image = (values > 0.5 if dtype is bool else values * 200).astype(dtype)
     data = prepare_image(image)
     assert data.dtype == np.float32 and data.shape == (1, 12, 12)
-    assert 0.0 <= data.min() and data.max() <= 1.0
+    assert data.min() >= 0.0 and data.max() <= 1.0
     assert data.max() > data.min()
 
 
@@ -142,7 +142,7 @@ def test_lab_colour_space_changes_rgb_images_only():
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
     lab = prepare_image(rgb, color_space="lab")
-    assert lab.shape == (3, 16, 16) and 0 <= lab.min() and lab.max() <= 1
+    assert lab.shape == (3, 16, 16) and lab.min() >= 0 and lab.max() <= 1
     assert np.abs(lab - prepare_image(rgb)).max() > 0.1
     # L* (channel 0) follows brightness: the brightest pixel has the largest L*.
     grey = np.repeat(np.linspace(0, 255, 256).astype(np.uint8).reshape(16, 16, 1), 3, axis=-1)

@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-from conftest import piecewise_rgb, region_truth
+from conftest import piecewise_rgb
 
 from napari_diffseg import Progress, Segmenter
 from napari_diffseg.segmenter import run

@@ -38,7 +38,10 @@ def test_existing_output_needs_overwrite_and_train_slices_are_checked(tmp_path, 
     assert main(["segment-stack", str(stack_tif), "-o", str(out), "-q", *FLAGS]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["segment-stack", str(stack_tif), "-o", str(out), "-q", "--overwrite", *FLAGS]) == 0
-    assert main(["segment-stack", str(stack_tif), "-o", str(out), "-q", "--overwrite", "--train-slices", "1,9", *FLAGS]) == 1
+    assert (
+        main(["segment-stack", str(stack_tif), "-o", str(out), "-q", "--overwrite", "--train-slices", "1,9", *FLAGS])
+        == 1
+    )
     assert "out of range" in capsys.readouterr().err
     assert main(["segment-stack", str(stack_tif), "-o", str(out), "-q", "--overwrite", "--axis", "5", *FLAGS]) == 1
 

@@ -91,7 +91,10 @@ def test_an_interrupted_independent_run_resumes_and_carries_its_ids_on(tmp_path,
     segment_stack(stack, out=out, mode="independent", callback=lambda p: p.phase != "label" or p.done < 3, **QUICK)
     labelled = []
     resumed = segment_stack(
-        stack, out=out, mode="independent", callback=lambda p: labelled.append(p.index) if p.phase == "label" else None,
+        stack,
+        out=out,
+        mode="independent",
+        callback=lambda p: labelled.append(p.index) if p.phase == "label" else None,
         **QUICK,
     )
     assert labelled == [(z,) for z in range(3, len(stack))]

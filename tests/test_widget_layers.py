@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("napari")
 
-from napari.components import Dims  # noqa: E402
-from napari.layers import Image, Labels  # noqa: E402
+from napari.components import Dims
+from napari.layers import Image, Labels
 
-from napari_diffseg import _layers  # noqa: E402
+from napari_diffseg import _layers
 
 
 def dims_for(ndim: int, point: tuple[float, ...], order: tuple[int, ...] | None = None, ndisplay: int = 2) -> Dims:

@@ -59,8 +59,7 @@ def plane_key(layer: Layer, dims: Dims) -> PlaneKey:
             key.append(int(point[axis]))
         else:
             raise ValueError(
-                f"the slice shown is outside layer {layer.name!r} (axis {axis}); "
-                "move the slider onto the image"
+                f"the slice shown is outside layer {layer.name!r} (axis {axis}); move the slider onto the image"
             )
     return tuple(key)
 

@@ -46,9 +46,7 @@ def tissue_sample() -> list[LayerData]:
     ]
 
 
-def nuclei_stack(
-    shape: tuple[int, int, int] = (16, 128, 128), n_nuclei: int = 14, seed: int = 0
-) -> np.ndarray:
+def nuclei_stack(shape: tuple[int, int, int] = (16, 128, 128), n_nuclei: int = 14, seed: int = 0) -> np.ndarray:
     """A synthetic 3D stack of blurred ellipsoidal nuclei that drift between slices.
 
     Parameters

@@ -536,9 +536,7 @@ class SegmentationWidget(Container):
             "errored": functools.partial(self._on_error, job),  # replaces the default re-raise
             "finished": functools.partial(self._finish, job),
         }
-        job.worker = create_worker(
-            _until_stopped, job, frames, *args, _start_thread=False, _connect=handlers, **kwargs
-        )
+        job.worker = create_worker(_until_stopped, job, frames, *args, _start_thread=False, _connect=handlers, **kwargs)
         job.worker.start()
 
     def _cancel(self, reason: str) -> None:

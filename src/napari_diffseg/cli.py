@@ -67,10 +67,21 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESET_CHOICES, default="fast", help="parameter preset (default: fast)")
     parser.add_argument("--max-iter", type=int, metavar="N", help="upper bound on training iterations")
     parser.add_argument(
-        "--min-labels", type=int, metavar="K", help="stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)"
+        "--min-labels",
+        type=int,
+        metavar="K",
+        help="stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)",
     )
-    parser.add_argument("--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed; the same seed gives the same labels on the CPU (default: 0)")
+    parser.add_argument(
+        "--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed; the same seed gives the same labels on the CPU (default: 0)",
+    )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to compute (default: auto)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -178,7 +189,9 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Segment scikit-image's bundled immunohistochemistry sample (ihc.png) and write "
         "demo-labels.tif plus demo-overlay.png (the photo with the label boundaries drawn on it).",
     )
-    parser.add_argument("-o", "--output-dir", default=".", metavar="DIR", help="folder for the results (default: current)")
+    parser.add_argument(
+        "-o", "--output-dir", default=".", metavar="DIR", help="folder for the results (default: current)"
+    )
     add_training_options(parser)
     parser.set_defaults(run=run_demo)
 
@@ -231,7 +244,11 @@ def save_overlay(path: str, image: Any, labels: Any, channel_axis: int | None = 
 # ---------------------------------------------------------------------- main
 from .cli_stack import add_segment_stack_parser  # noqa: E402 - its module imports this one lazily
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_segment_parser, add_demo_parser, add_segment_stack_parser]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_segment_parser,
+    add_demo_parser,
+    add_segment_stack_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -141,8 +141,13 @@ def _run_folder(
         chosen = train if train is not None else spread(len(files))
         images = [read_image(files[i]).data for i in chosen]
         segmenter = train_shared(
-            images, channel_axis=args.channel_axis, preset=args.preset, seed=args.seed, device=args.device,
-            callback=lambda p: bar(StackProgress("train", 0, len(files), None, training=p)), **params,
+            images,
+            channel_axis=args.channel_axis,
+            preset=args.preset,
+            seed=args.seed,
+            device=args.device,
+            callback=lambda p: bar(StackProgress("train", 0, len(files), None, training=p)),
+            **params,
         )
         if segmenter is None:
             return 130

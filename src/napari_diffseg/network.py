@@ -34,7 +34,11 @@ def build_network(in_channels: int, channels: int, n_conv: int, padding: str = "
     layers: list[nn.Module] = []
     width = in_channels
     for _ in range(n_conv):
-        layers += [nn.Conv2d(width, channels, 3, padding=1, padding_mode=padding), nn.ReLU(inplace=True), nn.BatchNorm2d(channels)]
+        layers += [
+            nn.Conv2d(width, channels, 3, padding=1, padding_mode=padding),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm2d(channels),
+        ]
         width = channels
     layers += [nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels)]
     return nn.Sequential(*layers)

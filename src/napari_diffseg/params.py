@@ -189,7 +189,9 @@ def _validated(params: Params) -> Params:
         value = getattr(params, name)
         if value is not None and (not _is_int(value) or value < 64):
             raise ValueError(f"{name} must be an integer >= 64 or None; got {value!r}")
-    if params.refine_lr is not None and (isinstance(params.refine_lr, bool) or not isinstance(params.refine_lr, (int, float)) or params.refine_lr < 0):
+    if params.refine_lr is not None and (
+        isinstance(params.refine_lr, bool) or not isinstance(params.refine_lr, (int, float)) or params.refine_lr < 0
+    ):
         raise ValueError(f"refine_lr must be a non-negative number or None; got {params.refine_lr!r}")
     if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
         raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
@@ -229,9 +231,7 @@ def resolve_params(preset: str | Params = "fast", **overrides: Any) -> Params:
     fields = {f.name for f in dataclasses.fields(Params)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)}; valid parameters are {', '.join(sorted(fields))}"
-        )
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid parameters are {', '.join(sorted(fields))}")
     if base.train_pixels is not None and "train_pixels" in overrides and overrides["train_pixels"] is None:
         overrides.setdefault("final_forward", "train")
         if overrides["final_forward"] == "train":

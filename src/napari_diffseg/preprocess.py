@@ -15,9 +15,7 @@ _PERCENTILE_SAMPLES = 65_536  # pixels the normalisation percentiles are estimat
 
 # sRGB (D65) -> CIE XYZ, each row divided by the white point, as scikit-image's rgb2lab.
 _XYZ_FROM_LINEAR_RGB = (
-    np.array(
-        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-    )
+    np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
     / np.array([0.95047, 1.0, 1.08883])[:, None]
 ).astype(np.float32)
 
@@ -61,9 +59,7 @@ def channels_last(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
     """
     if image.ndim == 2:
         if channel_axis is not None:
-            raise ValueError(
-                f"a 2D image has no channel axis; pass channel_axis=None (got {channel_axis})"
-            )
+            raise ValueError(f"a 2D image has no channel axis; pass channel_axis=None (got {channel_axis})")
         return image[..., None], False
     if image.ndim != 3:
         raise ValueError(
@@ -85,9 +81,7 @@ def channels_last(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
 def check_dtype(array: np.ndarray, what: str = "image") -> None:
     """Raise TypeError unless ``array`` holds booleans, integers or real floats."""
     if array.dtype.kind not in _SUPPORTED_KINDS:
-        raise TypeError(
-            f"unsupported {what} dtype {array.dtype}; convert it to an integer or float array"
-        )
+        raise TypeError(f"unsupported {what} dtype {array.dtype}; convert it to an integer or float array")
 
 
 def prepare_image(
@@ -130,9 +124,7 @@ def prepare_image(
         hwc = hwc[..., :3]
     height, width = hwc.shape[:2]
     if height < MIN_SIDE or width < MIN_SIDE:
-        raise ValueError(
-            f"image is {height}x{width} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
-        )
+        raise ValueError(f"image is {height}x{width} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     if rgb and color_space == "lab":
         data = _percentile_normalize(rgb_to_lab(hwc), joint=True)
     elif normalization == "reference" and hwc.dtype == np.uint8:
@@ -245,9 +237,7 @@ def prepare_scribbles(scribbles: np.ndarray | None, shape: tuple[int, int]) -> S
     check_dtype(scribbles, "scribbles")
     if scribbles.dtype.kind == "f":
         if not np.all(np.isfinite(scribbles)) or np.any(scribbles != np.round(scribbles)):
-            raise ValueError(
-                "scribbles must be integer class ids (0 = unlabeled); got non-integral floats"
-            )
+            raise ValueError("scribbles must be integer class ids (0 = unlabeled); got non-integral floats")
     if scribbles.dtype.kind != "b" and scribbles.size and scribbles.min() < 0:
         raise ValueError("scribbles must be >= 0 (0 = unlabeled, positive ids are classes)")
     ids_all = scribbles.astype(np.int64)
@@ -266,9 +256,7 @@ def reference_scribbles(reference: np.ndarray) -> np.ndarray:
     """
     reference = np.asarray(reference)
     if reference.ndim == 3:
-        raise ValueError(
-            "reference scribbles must be a single-channel image (RGB scribble files give bogus classes)"
-        )
+        raise ValueError("reference scribbles must be a single-channel image (RGB scribble files give bogus classes)")
     out = reference.astype(np.int64) + 1
     out[reference == 255] = 0
     return out

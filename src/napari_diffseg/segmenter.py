@@ -22,7 +22,7 @@ from . import __version__
 from .devices import resolve_device, torch_threads
 from .losses import clustering_loss
 from .memory import check_fits, training_bytes
-from .network import build_network, inference_network, receptive_radius, recalibrate_batchnorm
+from .network import build_network, inference_network, recalibrate_batchnorm, receptive_radius
 from .params import Params, resolve_params
 from .postprocess import merge_small_regions
 from .preprocess import Scribbles, prepare_image, prepare_scribbles
@@ -136,7 +136,9 @@ class Segmenter:
         self._set_scribbles(scribbles)
         if not (warm_start and self.network is not None):
             self._init_network()
-        return self._iterate(self.params.max_iter, stop_at_floor=True, pixels=self.params.train_pixels, lr=self.params.lr)
+        return self._iterate(
+            self.params.max_iter, stop_at_floor=True, pixels=self.params.train_pixels, lr=self.params.lr
+        )
 
     def refine(self, scribbles: np.ndarray | None) -> Iterator[Progress]:
         """Continue training the current network with edited scribbles on the same image.
@@ -174,8 +176,10 @@ class Segmenter:
             return
         targets = self._scribbles.targets.reshape(self._image.shape[0], -1)
         painted_images = np.flatnonzero((targets[:, None, :] == np.array(new)[None, :, None]).any(axis=(1, 2)))
-        best = {int(i): self._forward_tiled(self._image[i : i + 1])[..., 0].numpy().astype(np.int64).ravel()
-                for i in painted_images}
+        best = {
+            int(i): self._forward_tiled(self._image[i : i + 1])[..., 0].numpy().astype(np.int64).ravel()
+            for i in painted_images
+        }
         for channel in new:
             votes = np.zeros(self.params.channels, np.int64)
             for i, clusters in best.items():
@@ -516,9 +520,7 @@ class Segmenter:
         return out
 
     def _uses_readout(self) -> bool:
-        return (
-            self.params.readout == "linear" and self.scribble_ids.size >= 2 and self.params.unpainted == "assign"
-        )
+        return self.params.readout == "linear" and self.scribble_ids.size >= 2 and self.params.unpainted == "assign"
 
     @torch.no_grad()
     def _fit_readout(self) -> list[tuple[int, int, torch.Tensor]] | None:

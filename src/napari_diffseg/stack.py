@@ -288,7 +288,12 @@ def segment_stack(
         images = [read_slice(source, layout.image_index(f)) for f in flats]
         marks = None if scribble_source is None else [read_slice(scribble_source, layout.label_index(f)) for f in flats]
         segmenter = train_shared(
-            images, marks, channel_axis=layout.slice_channel_axis, preset=run_params, seed=seed, device=device,
+            images,
+            marks,
+            channel_axis=layout.slice_channel_axis,
+            preset=run_params,
+            seed=seed,
+            device=device,
             callback=reporter.training(None),
         )
         if segmenter is None:

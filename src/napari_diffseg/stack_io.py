@@ -64,9 +64,7 @@ def open_stack(source: Any) -> Any:
             import zarr
 
             return zarr.open(tifffile.imread(path, aszarr=True), mode="r")
-    raise ValueError(
-        f"cannot open {str(path)!r} lazily; use a .zarr, .npy or .tif stack (or pass an array)"
-    )
+    raise ValueError(f"cannot open {str(path)!r} lazily; use a .zarr, .npy or .tif stack (or pass an array)")
 
 
 def read_slice(array: Any, index: tuple) -> np.ndarray:
