@@ -82,9 +82,9 @@ def test_blank_row_on_the_bsds_dev_images():
     counts = [[np.unique(t).size for t in item.truths] for item in images]
     assert scores["all"] == pytest.approx(closed_form([t for item in images for t in item.truths]))
     assert scores["fine"] == pytest.approx(
-        closed_form([item.truths[int(np.argmax(c))] for item, c in zip(images, counts)])
+        closed_form([item.truths[int(np.argmax(c))] for item, c in zip(images, counts, strict=True)])
     )
     assert scores["coarse"] == pytest.approx(
-        closed_form([item.truths[int(np.argmin(c))] for item, c in zip(images, counts)])
+        closed_form([item.truths[int(np.argmin(c))] for item, c in zip(images, counts, strict=True)])
     )
     np.testing.assert_allclose([scores["all"], scores["fine"], scores["coarse"]], [0.0458, 0.0249, 0.1001], atol=0.005)

@@ -95,7 +95,7 @@ def test_paper_preset_matches_the_reference_loss_with_scribbles(image):
     steps = seg.train(image, reference_scribbles(scribble))
     network = copy.deepcopy(seg.network)
     ours = [progress.loss for progress in steps]
-    reference, reference_labels = reference_training(network, image, scribble)
+    reference, _reference_labels = reference_training(network, image, scribble)
     assert len(ours) == len(reference) >= 3
     np.testing.assert_allclose(ours, reference, rtol=1e-4)
     # Scribbled classes 0 and 1 of the reference file come out as napari ids 1 and 2.

@@ -35,7 +35,7 @@ def test_unknown_preset_is_refused(preset):
 
 
 def test_unknown_parameter_is_refused_with_the_valid_names():
-    with pytest.raises(ValueError, match="unknown parameter.*n_chanels.*valid parameters are"):
+    with pytest.raises(ValueError, match=r"unknown parameter.*n_chanels.*valid parameters are"):
         resolve_params("fast", n_chanels=10)
 
 

@@ -109,7 +109,7 @@ def test_images_below_8x8_are_refused(shape):
 
 @pytest.mark.parametrize("image", [np.zeros(16), np.zeros((2, 16, 16, 3)), np.zeros((5, 16, 16))])
 def test_wrong_dimensionality_is_refused(image):
-    with pytest.raises(ValueError, match="2D|channel_axis"):
+    with pytest.raises(ValueError, match=r"2D|channel_axis"):
         segment(image)
 
 

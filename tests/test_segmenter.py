@@ -8,7 +8,7 @@ import torch
 from conftest import piecewise_rgb
 
 from napari_diffseg import Progress, Segmenter
-from napari_diffseg.segmenter import run
+from napari_diffseg.progress import drive
 
 
 def test_train_yields_progress_every_iteration(small_rgb):
@@ -35,7 +35,7 @@ def test_stopping_the_generator_cancels_and_keeps_a_usable_model(small_rgb):
 
 def test_run_stops_when_the_callback_returns_false(small_rgb):
     seg = Segmenter(seed=0, max_iter=100, min_labels=1)
-    last = run(seg.train(small_rgb), lambda progress: progress.iteration < 5)
+    last = drive(seg.train(small_rgb), lambda progress: progress.iteration < 5)
     assert last.iteration == 5
 
 
@@ -230,13 +230,13 @@ def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
     assert seg.params.readout == "linear"  # the fast preset's default
     labels = seg.labels()
-    assert seg._readout is not None and seg._readout[0].shape == (2, seg.params.channels)
+    assert seg.readout is not None and seg.readout[0].shape == (2, seg.params.channels)
     painted = scribbles > 0
     assert (labels[painted] == scribbles[painted]).mean() >= 0.99
     path = tmp_path / "model.pt"
     seg.save(path)
     loaded = Segmenter.load(path)
-    assert loaded._readout is not None
+    assert loaded.readout is not None
     np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
 
 
@@ -249,7 +249,7 @@ def test_argmax_readout_uses_the_painted_channels_alone():
         labels = seg.labels()
         assert set(np.unique(labels)) == {1, 2}
         assert (labels[4:-4, 4:12] == 1).mean() >= 0.9 and (labels[4:-4, 20:28] == 2).mean() >= 0.9
-    assert linear._readout is not None and argmax._readout is None
+    assert linear.readout is not None and argmax.readout is None
 
 
 @pytest.mark.parametrize("seed", [0, 2])  # seeds where the painted channels' argmax gets it wrong

@@ -84,7 +84,7 @@ def test_fragments_are_speckle_and_thin_bands_not_structures():
 
 
 def test_merge_fragments_off_keeps_every_cluster():
-    stack, truth = moving_objects(seed=1, scale=2)
+    stack, _truth = moving_objects(seed=1, scale=2)
     merged = segment_stack(stack, **QUICK)
     kept = segment_stack(stack, merge_fragments=False, **QUICK)
     assert len(np.unique(kept)) > len(np.unique(merged))

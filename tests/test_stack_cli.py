@@ -26,7 +26,7 @@ def stack_tif(tmp_path, moving):
 
 def test_stack_file_to_zarr_with_a_progress_bar(tmp_path, stack_tif, moving, capsys):
     out = tmp_path / "labels.zarr"
-    assert main(["segment-stack", str(stack_tif), "-o", str(out), "--axis", "0", *FLAGS]) == 0
+    assert main(["segment-stack", str(stack_tif), "-o", str(out), "--axis", "0", "--progress", *FLAGS]) == 0
     captured = capsys.readouterr()
     assert "slices 6/6" in captured.err and "wrote 6/6 slices" in captured.out
     assert np.array_equal(zarr.open_array(str(out), mode="r")[:], segment_stack(moving[0], **QUICK))

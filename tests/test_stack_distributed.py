@@ -39,9 +39,9 @@ def test_workers_keep_only_the_latest_model(client):
     segment_stack(stack, client=client, **QUICK)
 
     def loaded_models():
-        from napari_diffseg.distributed import _WORKER_MODELS
+        from napari_diffseg.stack.distributed import cached_model_count
 
-        return len(_WORKER_MODELS)
+        return cached_model_count()
 
     assert set(client.run(loaded_models).values()) <= {0, 1}
 

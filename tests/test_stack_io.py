@@ -10,7 +10,7 @@ import zarr
 from stack_synthetic import QUICK, moving_objects
 
 from napari_diffseg import segment_stack
-from napari_diffseg.stack_io import PROGRESS_KEY, open_stack
+from napari_diffseg.stack.io import PROGRESS_KEY, open_stack
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_an_output_in_a_read_only_folder_is_refused(tmp_path, stack):
     (folder / "part.zarr").chmod(0o555)
     try:
         for name, overwrite in (("new.zarr", False), ("new.tif", False), ("old.zarr", True), ("part.zarr", False)):
-            with pytest.raises(ValueError, match="cannot write|cannot resume"):
+            with pytest.raises(ValueError, match=r"cannot write|cannot resume"):
                 segment_stack(stack, out=folder / name, overwrite=overwrite, **QUICK)
     finally:
         (folder / "part.zarr").chmod(0o755)

@@ -34,11 +34,14 @@ def widget(viewer):
 @pytest.fixture
 def notifications(monkeypatch):
     """Messages the widget shows through napari's notifications, by severity."""
+    import napari_diffseg._jobs as jobs
     import napari_diffseg._widget as module
 
     shown: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
     for kind in shown:
-        monkeypatch.setattr(module, f"show_{kind}", shown[kind].append)
+        for where in (module, jobs):
+            if hasattr(where, f"show_{kind}"):
+                monkeypatch.setattr(where, f"show_{kind}", shown[kind].append)
     return shown
 
 
@@ -97,7 +100,7 @@ def test_cancel_stops_and_button_reads_run_again(viewer, widget, qtbot):
     widget.min_labels.value = 1  # never reached: only Cancel ends this run
     widget.run()
     assert widget.run_button.text == "Cancel"
-    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 2, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 2, timeout=TIMEOUT_MS)
     widget.run_button.clicked.emit()  # Cancel
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.run_button.text == "Run"
@@ -195,14 +198,14 @@ def test_deleting_a_layer_mid_run_cancels_cleanly(viewer, widget, qtbot, notific
     widget.max_iter.value = 100_000
     widget.min_labels.value = 1
     widget.run()
-    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 1, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 1, timeout=TIMEOUT_MS)
     viewer.layers.remove("cells segmentation")
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert [layer.name for layer in viewer.layers] == ["cells"]
     assert any("deleted" in message for message in notifications["warning"])
 
     widget.run()
-    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 1, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 1, timeout=TIMEOUT_MS)
     viewer.layers.remove("cells")
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.run_button.text == "Run"
@@ -256,7 +259,7 @@ def test_two_layers_as_channels(viewer, widget, qtbot):
     assert list(widget.extra_channels.choices) == [second]
     widget.extra_channels.value = [second]
     run_and_wait(widget, qtbot)
-    assert widget._model.in_channels == 2
+    assert widget.model.in_channels == 2
     assert viewer.layers["dapi segmentation"].data.any()
 
 
@@ -320,7 +323,7 @@ def test_all_slices_can_be_cancelled(viewer, widget, qtbot):
     widget.max_iter.value = 100_000
     widget.min_labels.value = 1
     widget.run()
-    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 2, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 2, timeout=TIMEOUT_MS)
     widget.run_button.clicked.emit()  # Cancel
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.run_button.text == "Run" and "cancelled" in widget.status.value
@@ -333,13 +336,13 @@ def test_closing_the_widget_mid_run_stops_the_run(viewer, qtbot):
     widget.max_iter.value = 100_000
     widget.min_labels.value = 1
     widget.run()
-    qtbot.waitUntil(lambda: widget._job is not None and widget._job.iterations >= 1, timeout=TIMEOUT_MS)
-    job = widget._job
+    qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 1, timeout=TIMEOUT_MS)
+    job = widget.job
     viewer.window.remove_dock_widget(dock)
     widget.native.deleteLater()  # what garbage collection of the closed widget leads to
-    qtbot.waitUntil(lambda: widget._closed, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.closed, timeout=TIMEOUT_MS)
     # The worker has ended by the time the widget is gone (Python may shut down next).
-    assert job.done.is_set()
+    assert job.finished
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     viewer.add_image(two_region_image(), name="more")  # no widget listens any more
     qtbot.wait(50)

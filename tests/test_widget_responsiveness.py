@@ -50,7 +50,7 @@ def test_heartbeat_during_a_run_on_a_481x321_image(make_napari_viewer, qtbot):
     _, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
     widget.max_iter.value = 40
     widget.min_labels.value = 1
-    qtbot.waitUntil(lambda: not widget._warm_up.is_alive(), timeout=60_000)  # imports done at opening
+    qtbot.waitUntil(lambda: widget.warmed_up, timeout=60_000)  # imports done at opening
     gaps, click, duration = heartbeat_gaps(widget, qtbot)
     print(
         f"\nrun: {duration:.2f} s, click handler {1000 * click:.0f} ms, {gaps.size} heartbeat gaps after it, "
@@ -77,7 +77,7 @@ def test_refine_time_on_a_481x321_image(make_napari_viewer, qtbot):
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=300_000)
     scribbles.data[120:126, 200:260] = 3  # face: a new class
-    gaps, click, duration = heartbeat_gaps(widget, qtbot, "refine")
+    gaps, _click, duration = heartbeat_gaps(widget, qtbot, "refine")
     labels = viewer.layers["photo segmentation"].data
     print(
         f"\nrefine ({widget.refine_iter.value} iterations, {widget.threads.value} threads): {duration:.2f} s; "

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "segment": "napari_diffseg.segment_image",
     "Segmenter": "napari_diffseg.segmenter",
-    "Progress": "napari_diffseg.segmenter",
+    "Progress": "napari_diffseg.progress",
     "Params": "napari_diffseg.params",
     "PRESETS": "napari_diffseg.params",
     "segment_stack": "napari_diffseg.stack",

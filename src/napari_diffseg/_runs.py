@@ -7,7 +7,6 @@ imported only once a generator starts running (in the worker thread).
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -119,38 +118,22 @@ def predict_frames(model: Segmenter, image: np.ndarray, channel_axis: int | None
     yield Frame(labels=labels, final=True)
 
 
-def stack_frames(stack: Any, scribbles: Any, *, stop: threading.Event, **options: Any) -> Iterator[Frame]:
-    """Label every slice of a stack with :func:`~napari_diffseg.stack.segment_stack`.
+def stack_frames(stack: Any, scribbles: Any, *, stop: threading.Event | None = None, **options: Any) -> Iterator[Frame]:
+    """Label every slice of a stack with :func:`~napari_diffseg.stack.iter_segment_stack`.
 
     Yields training progress and each slice's labels as it is done, then a final frame.
-    Setting ``stop`` cancels at the next training iteration or slice. ``options`` are
-    passed on to ``segment_stack``.
+    Setting ``stop`` cancels at the next training iteration or slice (as does closing the
+    generator). ``options`` are passed on to ``iter_segment_stack``.
     """
-    from .stack import segment_stack
+    from .stack import iter_segment_stack
 
-    reports: queue.Queue = queue.Queue()
-    finished = object()
-
-    def callback(report: Any) -> bool:
-        reports.put(report)
-        return not stop.is_set()
-
-    def work() -> None:
-        try:
-            segment_stack(stack, scribbles, callback=callback, **options)
-            reports.put(finished)
-        except Exception as error:  # noqa: BLE001 - handed to the worker thread to raise
-            reports.put(error)
-
-    thread = threading.Thread(target=work, name="napari-diffseg stack", daemon=True)
-    thread.start()
-    while (report := reports.get()) is not finished:
-        if isinstance(report, Exception):
-            thread.join()
-            raise report
+    _labels, steps = iter_segment_stack(stack, scribbles, **options)
+    for report in steps:
         if report.phase == "train":
             yield Frame(progress=report.training)
         else:
             yield Frame(labels=report.labels, index=report.index)
-    thread.join()
+        if stop is not None and stop.is_set():
+            steps.close()
+            break
     yield Frame(final=True)

@@ -1,16 +1,24 @@
-"""Choosing the torch device and thread count."""
+"""Choosing the torch device and thread count.
+
+:data:`DEVICES` is a plain constant, so that the CLI and the widget can offer the choices
+without importing torch; torch is imported when a device is resolved.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -28,6 +36,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ValueError
         For an unknown name or a device this machine does not have.
     """
+    import torch
+
     if isinstance(device, torch.device):
         device = device.type
     if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
@@ -52,6 +62,8 @@ def torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -49,6 +51,23 @@ def receptive_radius(n_conv: int) -> int:
     return n_conv
 
 
+PREDICT_TILE = 1024  # side of the tiles inference runs on
+
+
+@contextlib.contextmanager
+def batchnorm_momentum(network: nn.Module, momentum: float | None) -> Iterator[list[nn.BatchNorm2d]]:
+    """Set every BatchNorm's momentum for the body, restoring it afterwards; yields the BatchNorms."""
+    norms = [m for m in network.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = momentum
+    try:
+        yield norms
+    finally:
+        for m, value in zip(norms, saved, strict=True):
+            m.momentum = value
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(network: nn.Sequential, batch: torch.Tensor) -> None:
     """Set every BatchNorm's running statistics to the exact statistics of ``batch``.
@@ -56,17 +75,59 @@ def recalibrate_batchnorm(network: nn.Sequential, batch: torch.Tensor) -> None:
     After this, eval mode on ``batch`` reproduces the train-mode forward pass, and other
     images are normalised with the statistics of the training image.
     """
-    norms = [m for m in network.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [m.momentum for m in norms]
     was_training = network.training
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: one batch gives its exact statistics
-    network.train()
-    network(batch)
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
+    with batchnorm_momentum(network, None) as norms:  # cumulative average: one batch gives its exact statistics
+        for m in norms:
+            m.reset_running_stats()
+        network.train()
+        network(batch)
     network.train(was_training)
+
+
+@torch.no_grad()
+def batch_stats_forward(network: nn.Sequential, image: torch.Tensor) -> torch.Tensor:
+    """Train-mode forward (batch statistics) that leaves the running statistics alone."""
+    with batchnorm_momentum(network, 0.0):
+        network.train()
+        return network(image)
+
+
+@torch.no_grad()
+def tile_responses(
+    network: nn.Sequential, image: torch.Tensor, n_conv: int, tile: int = PREDICT_TILE
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Eval-mode responses of ``image`` tile by tile: ``(top, left, (1, q, h, w) response)``.
+
+    Tiles overlap by the network's reach (:func:`receptive_radius`), so the responses are exact.
+    """
+    network = inference_network(network)
+    if image.device.type == "cpu":
+        # Channels-last runs the convolutions about 1.7x faster on CPU.
+        network = network.to(memory_format=torch.channels_last)
+    height, width = image.shape[-2:]
+    halo = receptive_radius(n_conv)
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            y0, x0 = max(0, y - halo), max(0, x - halo)
+            y1, x1 = min(height, y + tile + halo), min(width, x + tile + halo)
+            response = network(image[..., y0:y1, x0:x1])
+            yield y, x, response[..., y - y0 : y - y0 + tile, x - x0 : x - x0 + tile]
+
+
+@torch.no_grad()
+def swap_output_channels(network: nn.Sequential, optimizer: torch.optim.Optimizer, a: int, b: int) -> None:
+    """Swap output channels ``a`` and ``b`` of the network (its last conv and BatchNorm) and of
+    the optimiser's state for them."""
+    conv, norm = network[-2], network[-1]
+    order = torch.arange(conv.out_channels)
+    order[[a, b]] = order[[b, a]]
+    tensors = [conv.weight, conv.bias, norm.weight, norm.bias, norm.running_mean, norm.running_var]
+    for tensor in tensors:
+        tensor.copy_(tensor[order])
+        state = optimizer.state.get(tensor, {})
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.shape[:1] == tensor.shape[:1]:
+                value.copy_(value[order])
 
 
 @torch.no_grad()

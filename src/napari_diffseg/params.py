@@ -19,6 +19,8 @@ Padding = Literal["zeros", "replicate", "reflect"]
 Readout = Literal["argmax", "linear"]
 ColorSpace = Literal["rgb", "lab"]
 
+STACK_MODES = ("shared", "independent")  # how segment_stack treats the slices of a stack
+
 
 @dataclass(frozen=True)
 class Params:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SIDE = 8
+RGB_CHANNELS = (3, 4)  # a trailing axis of this many entries is RGB(A), as napari guesses
 _SUPPORTED_KINDS = "biuf"
 _PERCENTILE_SAMPLES = 65_536  # pixels the normalisation percentiles are estimated from, at most
 
@@ -67,7 +68,7 @@ def channels_last(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
             f"{image.shape}; for stacks use segment_stack or pick one slice"
         )
     if channel_axis is None:
-        if image.shape[-1] in (3, 4):
+        if is_rgb_shape(image.shape):
             return image, True
         raise ValueError(
             f"cannot tell which axis of shape {image.shape} holds channels; pass channel_axis "
@@ -76,6 +77,11 @@ def channels_last(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
     if not -3 <= channel_axis < 3:
         raise ValueError(f"channel_axis {channel_axis} is out of range for a 3D image")
     return np.moveaxis(image, channel_axis, -1), False
+
+
+def is_rgb_shape(shape: tuple[int, ...]) -> bool:
+    """Whether an image of ``shape`` with no channel axis given is RGB(A): a trailing axis of 3 or 4 entries."""
+    return len(shape) > 0 and shape[-1] in RGB_CHANNELS
 
 
 def check_dtype(array: np.ndarray, what: str = "image") -> None:
@@ -235,9 +241,8 @@ def prepare_scribbles(scribbles: np.ndarray | None, shape: tuple[int, int]) -> S
             f"{tuple(shape)}; paint the scribbles on a layer of the image's shape"
         )
     check_dtype(scribbles, "scribbles")
-    if scribbles.dtype.kind == "f":
-        if not np.all(np.isfinite(scribbles)) or np.any(scribbles != np.round(scribbles)):
-            raise ValueError("scribbles must be integer class ids (0 = unlabeled); got non-integral floats")
+    if scribbles.dtype.kind == "f" and (not np.all(np.isfinite(scribbles)) or np.any(scribbles != np.round(scribbles))):
+        raise ValueError("scribbles must be integer class ids (0 = unlabeled); got non-integral floats")
     if scribbles.dtype.kind != "b" and scribbles.size and scribbles.min() < 0:
         raise ValueError("scribbles must be >= 0 (0 = unlabeled, positive ids are classes)")
     ids_all = scribbles.astype(np.int64)
@@ -260,3 +265,15 @@ def reference_scribbles(reference: np.ndarray) -> np.ndarray:
     out = reference.astype(np.int64) + 1
     out[reference == 255] = 0
     return out
+
+
+def scribbles_in_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
+    """``mapped`` with the ids of ``keep_order`` first (on their channels, in that order), then the new ids."""
+    present = set(mapped.ids.tolist())
+    kept = [i for i in keep_order.tolist() if i in present]
+    order = np.array(kept + sorted(present - set(kept)), dtype=np.int64)
+    channel_of = np.searchsorted(mapped.ids, order)  # old channel of each new channel
+    new_channel = np.empty_like(channel_of)
+    new_channel[channel_of] = np.arange(order.size)
+    targets = np.where(mapped.targets >= 0, new_channel[np.maximum(mapped.targets, 0)], -1)
+    return Scribbles(targets, order)

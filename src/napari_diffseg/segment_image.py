@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from .params import Params
-from .preprocess import prepare_image, prepare_scribbles
-from .segmenter import Callback, Segmenter
+from .progress import Callback, drive
+from .segmenter import Segmenter
 
 
 def segment(
@@ -41,7 +41,7 @@ def segment(
     device : {"auto", "cpu", "cuda", "mps"}
         Where to compute.
     callback : callable, optional
-        Called with a :class:`~napari_diffseg.segmenter.Progress` after each iteration;
+        Called with a :class:`~napari_diffseg.progress.Progress` after each iteration;
         return False to stop early.
     **params
         Overrides of any :class:`~napari_diffseg.params.Params` field, e.g. ``max_iter``.
@@ -62,11 +62,12 @@ def segment(
     ((32, 32), True)
     """
     segmenter = Segmenter(preset, seed=seed, device=device, **params)
-    data = prepare_image(image, channel_axis, normalization=segmenter.params.normalization)
-    if data.min() == data.max() and prepare_scribbles(scribbles, data.shape[1:]).n_classes == 0:
+    steps = segmenter.train(image, scribbles, channel_axis=channel_axis)  # prepares image and scribbles
+    data = segmenter.image
+    if segmenter.scribble_ids.size == 0 and bool(data.min() == data.max()):
         # Nothing to cluster; training would only find the image border (zero padding).
-        return np.ones(data.shape[1:], dtype=np.uint16)
-    segmenter.fit(image, scribbles, channel_axis=channel_axis, callback=callback)
+        return np.ones(tuple(data.shape[-2:]), dtype=np.uint16)
+    drive(steps, callback)
     labels = segmenter.labels()
     if segmenter.scribble_ids.size == 0:
         from skimage.segmentation import relabel_sequential

@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import sys
-import time
 from typing import Any
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+import numpy as np
+
+from ..io import IMAGE_SUFFIXES
+from ..params import STACK_MODES
+from .bars import StackBar, bars_disabled
+from .options import add_training_options, training_overrides
 
 
 def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg segment-stack``."""
-    from .cli import add_training_options
-
     parser = subparsers.add_parser(
         "segment-stack",
         help="segment every slice of a stack, or every image of a folder, with consistent ids",
@@ -38,7 +39,7 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--channel-axis", type=int, metavar="A", help="axis of STACK holding channels")
     parser.add_argument(
         "--mode",
-        choices=("shared", "independent"),
+        choices=STACK_MODES,
         default="shared",
         help="shared (default): one model for all slices; independent: one per slice, ids matched by overlap",
     )
@@ -63,20 +64,18 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_segment_stack(args: argparse.Namespace) -> int:
     """Execute ``napari-diffseg segment-stack``."""
-    from .cli import training_overrides
-
     params = training_overrides(args)
     if args.threads is not None:
         params["threads"] = args.threads
     train = _int_list(args.train_slices, "--train-slices")
     axes = _int_list(args.axis, "--axis") or [0]
     client = _client(args.scheduler)
-    bar = SliceBar(enabled=not args.quiet)
+    bar = StackBar(disable=bars_disabled(args))
     try:
         files = image_files(args.stack)
         if files is not None:
             return _run_folder(args, files, train, client, bar, params)
-        from .stack import segment_stack
+        from ..stack import segment_stack
 
         segment_stack(
             args.stack,
@@ -119,12 +118,44 @@ def image_files(source: str) -> list[str] | None:
     return files
 
 
+class FolderSink:
+    """The pipeline's label sink for a folder: one TIFF per image, with the input's pixel size."""
+
+    def __init__(self, files: list[str], outputs: list[str], seed: int):
+        self.files, self.outputs = files, outputs
+        self.n_slices = len(outputs)
+        self.metadata: dict[str, Any] = {"software": "napari-diffseg", "seed": seed}
+        self.pixel_sizes: dict[int, Any] = {}
+        self.done = 0
+
+    def open(self, model: Any) -> None:
+        """Record the parameters of the model that labels the images."""
+        self.metadata["params"] = model.params.to_dict()
+
+    def write(self, key: int, labels: np.ndarray) -> np.ndarray:
+        """Write image ``key``'s labels to its output file."""
+        from ..io import write_labels
+
+        source = {"source": os.path.basename(self.files[key])}
+        write_labels(
+            self.outputs[key], labels, pixel_size=self.pixel_sizes.pop(key), metadata={**self.metadata, **source}
+        )
+        self.done += 1
+        return labels
+
+    def position(self, key: int) -> tuple[int, ...]:
+        """Images are numbered in sorted file order."""
+        return (key,)
+
+
 def _run_folder(
-    args: argparse.Namespace, files: list[str], train: list[int] | None, client: Any, bar: SliceBar, params: dict
+    args: argparse.Namespace, files: list[str], train: list[int] | None, client: Any, bar: StackBar, params: dict
 ) -> int:
-    from .io import read_image, write_labels
-    from .segmenter import Segmenter
-    from .stack import StackProgress, label_images, prepare_model, shared_fragments, spread, train_shared
+    from ..io import read_image
+    from ..params import resolve_params
+    from ..progress import drive
+    from ..segmenter import Segmenter
+    from ..stack import shared_model_steps, spread
 
     if args.scribbles or args.mode != "shared":
         raise ValueError("a folder of images is labelled in shared mode without scribbles; drop --scribbles/--mode")
@@ -135,87 +166,36 @@ def _run_folder(
     if train is not None and not all(0 <= i < len(files) for i in train):
         raise ValueError(f"--train-slices must be image numbers 0..{len(files) - 1} (in sorted file order)")
     os.makedirs(args.output, exist_ok=True)
-    if args.model:
-        segmenter = Segmenter.load(args.model, device=args.device)
-    else:
+    model = Segmenter.load(args.model, device=args.device) if args.model else None
+    sink = FolderSink(files, outputs, args.seed)
+
+    def training_data() -> tuple[list[np.ndarray], None]:
         chosen = train if train is not None else spread(len(files))
-        images = [read_image(files[i]).data for i in chosen]
-        segmenter = train_shared(
-            images,
-            channel_axis=args.channel_axis,
-            preset=args.preset,
-            seed=args.seed,
-            device=args.device,
-            callback=lambda p: bar(StackProgress("train", 0, len(files), None, training=p)),
-            **params,
-        )
-        if segmenter is None:
-            return 130
-    if args.save_model:
-        segmenter.fix_ids()
-        segmenter.save(args.save_model)  # before prepare_model pins this machine's thread count
-    prepare_model(segmenter)
-    fragments = []
-    if not args.keep_fragments:
-        sample = (read_image(files[i]).data for i in spread(len(files)))
-        fragments = shared_fragments(segmenter, sample, channel_axis=args.channel_axis)
-    loaded = ((i, read_image(f)) for i, f in enumerate(files))
-    pixel_sizes: dict[int, Any] = {}
+        return [read_image(files[i]).data for i in chosen], None
 
     def images_to_label():
-        for i, image in loaded:
-            pixel_sizes[i] = image.pixel_size
+        for i, file in enumerate(files):
+            image = read_image(file)
+            sink.pixel_sizes[i] = image.pixel_size
             yield i, image.data
 
-    results = label_images(
-        segmenter,
+    steps = shared_model_steps(
+        model,
+        training_data,
+        lambda: (read_image(files[i]).data for i in spread(len(files))),
         images_to_label(),
+        sink,
         channel_axis=args.channel_axis,
-        client=client,
+        params=resolve_params(args.preset, **params),
+        seed=args.seed,
         device=args.device,
-        fragments=fragments,
+        client=client,
+        save_model=args.save_model,
+        merge_fragments=not args.keep_fragments,
     )
-    metadata = {"software": "napari-diffseg", "seed": args.seed, "params": segmenter.params.to_dict()}
-    for count, (i, labels) in enumerate(results, start=1):
-        source = {"source": os.path.basename(files[i])}
-        write_labels(outputs[i], labels, pixel_size=pixel_sizes.pop(i), metadata={**metadata, **source})
-        bar(StackProgress("label", count, len(files), (i,), labels))
+    drive(steps, bar)
     print(f"wrote {len(files)} label images to {args.output}")
     return 0
-
-
-class SliceBar:
-    """A one-line progress bar on stderr for :class:`~napari_diffseg.stack.StackProgress`."""
-
-    def __init__(self, *, enabled: bool = True, width: int = 30):
-        self.enabled, self.width = enabled, width
-        self.done = self.total = 0
-        self._start = time.perf_counter()
-        self._shown = False
-
-    def __call__(self, progress: Any) -> None:
-        self.done, self.total = progress.done, progress.n_slices
-        if not self.enabled:
-            return
-        if progress.phase == "train":
-            step = progress.training
-            where = "" if progress.index is None else f" slice {progress.index}"
-            fraction = step.iteration / max(step.max_iter, 1)
-            text = f"training{where} {step.iteration}/{step.max_iter} labels {step.n_labels}"
-        else:
-            fraction, text = progress.done / max(progress.n_slices, 1), f"slices {progress.done}/{progress.n_slices}"
-        filled = round(self.width * fraction)
-        elapsed = time.perf_counter() - self._start
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text} {elapsed:.0f}s\033[K")
-        sys.stderr.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        """End the progress line."""
-        if self._shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._shown = False
 
 
 def _int_list(text: str | None, option: str) -> list[int] | None:

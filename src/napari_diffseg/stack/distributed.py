@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .segmenter import Segmenter
-from .stack import label_image
+from ..segmenter import Segmenter
+from .shared import label_image
 
 _WORKER_MODELS: dict[str, Segmenter] = {}  # per worker process: digest -> loaded model
 
@@ -51,7 +51,7 @@ def predict_on_cluster(
         Tasks submitted at once (default: twice the number of worker threads).
     fragments : sequence of int
         Ids whose pixels are filled from their surroundings
-        (:func:`~napari_diffseg.stack.fill_fragments`).
+        (:func:`~napari_diffseg.postprocess.fill_fragments`).
 
     Notes
     -----
@@ -106,3 +106,8 @@ def _label_task(
         _WORKER_MODELS.clear()  # keep one model per worker
         segmenter = _WORKER_MODELS[digest] = Segmenter.load(io.BytesIO(model), device=device)
     return key, label_image(segmenter, image, channel_axis, fragments)
+
+
+def cached_model_count() -> int:
+    """How many models this (worker) process keeps loaded for its tasks: 0 or 1."""
+    return len(_WORKER_MODELS)

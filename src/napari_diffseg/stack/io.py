@@ -201,3 +201,37 @@ def _unfinished_run(path: Path, fingerprint: dict[str, Any]) -> bool:
         return False
     state = array.attrs.get(PROGRESS_KEY, {})
     return state.get("fingerprint") == fingerprint and len(state.get("done", [])) < fingerprint["n_slices"]
+
+
+class StackSink:
+    """A :class:`SliceWriter` seen as the pipeline's label sink: slices by flat index.
+
+    Parameters
+    ----------
+    layout : StackLayout
+        The stack's layout (from :func:`~napari_diffseg.stack.layout.stack_layout`).
+    writer : SliceWriter
+        Where the labels go.
+    """
+
+    def __init__(self, layout: Any, writer: SliceWriter):
+        self.layout, self.writer = layout, writer
+        self.n_slices = layout.n_slices
+
+    def open(self, model: Any) -> None:
+        """Nothing to record: the output was opened with the run's fingerprint."""
+
+    @property
+    def done(self) -> int:
+        """Slices written so far, including those of a resumed run."""
+        return len(self.writer.done)
+
+    def write(self, flat: int, labels: np.ndarray) -> np.ndarray:
+        """Write the labels of slice ``flat`` in the output's dtype; return them as written."""
+        labels = labels.astype(self.writer.array.dtype, copy=False)
+        self.writer.write(flat, self.layout.label_index(flat), labels)
+        return labels
+
+    def position(self, flat: int) -> tuple[int, ...]:
+        """Index of slice ``flat`` along the stack axes."""
+        return self.layout.position(flat)

@@ -1,0 +1,61 @@
+"""The ``napari-diffseg`` command line.
+
+Every subcommand lives in its own module with an ``add_*_parser(subparsers)`` function that
+builds its parser and sets ``run`` to the function executing it; :data:`SUBCOMMANDS` lists
+them, :mod:`.options` holds the shared options and :mod:`.bars` the progress bars. Heavy
+imports (torch, scikit-image) happen inside the ``run`` functions so that ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from .demo import add_demo_parser
+from .segment import add_segment_parser
+from .segment_stack import add_segment_stack_parser
+
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OSError, MemoryError)
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_segment_parser,
+    add_demo_parser,
+    add_segment_stack_parser,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="napari-diffseg",
+        description="Segmentation by differentiable feature clustering (Kim, Kanezaki & Tanaka 2020).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_parser in SUBCOMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    User errors (bad files, bad values, too little memory) print one line on stderr and
+    return 1; an interrupt returns 130.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"napari-diffseg: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("napari-diffseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Options and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .. import __version__
+from ..devices import DEVICES
+from ..params import PRESETS
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by every command that trains a model."""
+    parser.add_argument("--preset", choices=list(PRESETS), default="fast", help="parameter preset (default: fast)")
+    parser.add_argument("--max-iter", type=int, metavar="N", help="upper bound on training iterations")
+    parser.add_argument(
+        "--min-labels",
+        type=int,
+        metavar="K",
+        help="stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)",
+    )
+    parser.add_argument(
+        "--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed; the same seed gives the same labels on the CPU (default: 0)",
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="where to compute (default: auto)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    shown.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when stderr is not a terminal"
+    )
+
+
+def training_overrides(args: argparse.Namespace) -> dict[str, int]:
+    """The parameter overrides given on the command line."""
+    names = {"max_iter": args.max_iter, "min_labels": args.min_labels, "channels": args.channels}
+    return {name: value for name, value in names.items() if value is not None}
+
+
+def run_metadata(args: argparse.Namespace, source: str, **extra: Any) -> dict[str, Any]:
+    """What gets recorded in an output TIFF: software, version, preset, parameters and seed."""
+    from ..params import resolve_params
+
+    params = resolve_params(args.preset, **training_overrides(args)).to_dict()
+    return {
+        "software": "napari-diffseg",
+        "version": __version__,
+        "source": os.path.basename(source),
+        "preset": args.preset,
+        "seed": args.seed,
+        "params": params,
+        **extra,
+    }
