@@ -146,7 +146,7 @@ def stroke_scribbles(
     scribbles = np.zeros(foreground.shape, dtype=np.uint8)
     for region, value in ((foreground, 1), (background, 2)):
         for _ in range(n_strokes):
-            _draw_stroke(scribbles, region, value, length, rng)
+            draw_stroke(scribbles, region, value, length, rng)
     return scribbles
 
 
@@ -157,13 +157,13 @@ def nuclei_scribbles(mask: np.ndarray, *, n_nuclei: int, n_background: int, seed
     ids = np.unique(mask)
     ids = ids[ids > 0]
     for nucleus in rng.choice(ids, size=min(n_nuclei, ids.size), replace=False):
-        _draw_stroke(scribbles, mask == nucleus, 1, 8, rng)
+        draw_stroke(scribbles, mask == nucleus, 1, 8, rng)
     for _ in range(n_background):
-        _draw_stroke(scribbles, mask == 0, 2, 20, rng)
+        draw_stroke(scribbles, mask == 0, 2, 20, rng)
     return scribbles
 
 
-def _draw_stroke(scribbles: np.ndarray, region: np.ndarray, value: int, length: int, rng: np.random.Generator) -> None:
+def draw_stroke(scribbles: np.ndarray, region: np.ndarray, value: int, length: int, rng: np.random.Generator) -> None:
     from scipy import ndimage
 
     depth = ndimage.distance_transform_edt(region)

@@ -29,13 +29,6 @@ def _segmenter(image: np.ndarray, **params):
     return segmenter, segmenter.train(image)
 
 
-def _channels_last(segmenter) -> None:
-    import torch
-
-    segmenter.network.to(memory_format=torch.channels_last)
-    segmenter._image = segmenter._image.contiguous(memory_format=torch.channels_last)
-
-
 def _compiled(segmenter) -> None:
     import torch
 
@@ -49,7 +42,6 @@ def side_by_side(image: np.ndarray, rounds: int, per_round: int, *, compile: boo
     variants = {
         "baseline (fast preset, 2 threads)": ({}, None, 2),
         "1 thread": ({}, None, 1),
-        "channels_last": ({}, _channels_last, 2),
         "zero padding (the reference's)": ({"padding": "zeros"}, None, 2),
     }
     if compile:
@@ -124,7 +116,7 @@ def allocator(image_path: str, rounds: int, iterations: int) -> list[dict]:
     for _ in range(rounds):
         for tuned in (False, True):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", image_path, str(int(tuned)), str(iterations)],
+                [sys.executable, "-m", "benchmarks.levers", "--child", image_path, str(int(tuned)), str(iterations)],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -52,7 +52,7 @@ def best_match_ious(prediction: np.ndarray, truth: np.ndarray, void: int | None 
 
 def pooled_miou(predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray], void: int | None = None) -> float:
     """Sum of best-match IoUs over every ground-truth segment of every image / their number."""
-    ious = np.concatenate([best_match_ious(p, t, void) for p, t in zip(predictions, truths)])
+    ious = np.concatenate([best_match_ious(p, t, void) for p, t in zip(predictions, truths, strict=True)])
     return float(ious.mean())
 
 
@@ -67,13 +67,13 @@ def bsds_miou(predictions: Sequence[np.ndarray], annotations: Sequence[Sequence[
         Every human segmentation of each image.
     """
     pairs_all, pairs_fine, pairs_coarse = [], [], []
-    for prediction, truths in zip(predictions, annotations):
+    for prediction, truths in zip(predictions, annotations, strict=True):
         counts = [np.unique(t).size for t in truths]
         pairs_all += [(prediction, t) for t in truths]
         pairs_fine.append((prediction, truths[int(np.argmax(counts))]))
         pairs_coarse.append((prediction, truths[int(np.argmin(counts))]))
     return {
-        name: pooled_miou(*zip(*pairs))
+        name: pooled_miou(*zip(*pairs, strict=True))
         for name, pairs in (("all", pairs_all), ("fine", pairs_fine), ("coarse", pairs_coarse))
     }
 

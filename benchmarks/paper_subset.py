@@ -3,7 +3,7 @@
 At about half an hour per photo (1000 iterations) this runs once, in the background::
 
     for name in 25098 26031 27059; do
-        nice -n 19 python benchmarks/paper_subset.py $name --threads 1 &
+        nice -n 19 python -m benchmarks.paper_subset $name --threads 1 &
     done
 
 For each image it writes ``benchmarks/results/paper_<name>.npz`` (labels at checkpoint
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from datasets import PAPER_SUBSET, load_bsds
+
+from benchmarks.datasets import PAPER_SUBSET, load_bsds
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS = (50, 100, 200, 300, 400, 500, 600, 700, 800, 900)
@@ -80,14 +81,7 @@ def save_state(segmenter, iteration: int, path: Path) -> None:
     """Weights (with BatchNorm statistics) and optimiser state after ``iteration`` iterations."""
     import torch
 
-    torch.save(
-        {
-            "iteration": iteration,
-            "network": segmenter.network.state_dict(),
-            "optimizer": segmenter._optimizer.state_dict(),
-        },
-        path,
-    )
+    torch.save({"iteration": iteration, **segmenter.state_dict()}, path)
 
 
 def restore_state(segmenter, path: Path) -> int:
@@ -95,8 +89,7 @@ def restore_state(segmenter, path: Path) -> int:
     import torch
 
     state = torch.load(path, weights_only=True)
-    segmenter.network.load_state_dict(state["network"])
-    segmenter._optimizer.load_state_dict(state["optimizer"])
+    segmenter.load_state_dict(state)
     return int(state["iteration"])
 
 

@@ -1,6 +1,6 @@
 """Plot time and peak memory against image size from ``results/benchmarks_speed.json``.
 
-``python benchmarks/plot.py`` writes ``docs/benchmark_scaling.png``.
+``python -m benchmarks.plot`` writes ``docs/benchmark_scaling.png``.
 """
 
 from __future__ import annotations

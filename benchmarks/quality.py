@@ -5,18 +5,27 @@ Every function returns a list of rows (dicts) that ``run.py`` prints and saves.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import baselines
-import metric
 import numpy as np
-from datasets import BsdsImage, ScribbleImage
+
+from benchmarks import baselines, metric
+from benchmarks.datasets import BsdsImage, ScribbleImage
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Method = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+
+
+def _felzenszwalb(image: np.ndarray, _scribbles: object, *, scale: float, sigma: float, min_size: int) -> np.ndarray:
+    return baselines.felzenszwalb(image, scale, sigma, min_size)
+
+
+def _kmeans(image: np.ndarray, _scribbles: object, *, k: int) -> np.ndarray:
+    return baselines.kmeans_colour(image, k)
 
 
 def diffseg(preset: str = "fast", seed: int = 0, **params) -> Method:
@@ -51,7 +60,8 @@ def bsds_rows(images: Sequence[BsdsImage], split: str, *, grid: bool = True) -> 
     candidates = []
     for scale, sigma, min_size in felzenszwalb_grid:
         runs = [
-            _timed(lambda im, _s: baselines.felzenszwalb(im, scale, sigma, min_size), item.image) for item in images
+            _timed(functools.partial(_felzenszwalb, scale=scale, sigma=sigma, min_size=min_size), item.image)
+            for item in images
         ]
         candidates.append(
             score(
@@ -64,7 +74,7 @@ def bsds_rows(images: Sequence[BsdsImage], split: str, *, grid: bool = True) -> 
     kmeans_grid = baselines.KMEANS_GRID if grid else baselines.KMEANS_GRID[1:2]
     candidates = []
     for k in kmeans_grid:
-        runs = [_timed(lambda im, _s: baselines.kmeans_colour(im, k), item.image) for item in images]
+        runs = [_timed(functools.partial(_kmeans, k=k), item.image) for item in images]
         candidates.append(score(f"k-means colour k={k}", [p for p, _ in runs], [s for _, s in runs]))
     rows.append(max(candidates, key=lambda row: row["all"]))
     rows.append(score("blank (one segment)", [np.ones(item.image.shape[:2], np.uint8) for item in images], []))
@@ -132,7 +142,7 @@ def foreground_rows(images: Sequence[ScribbleImage], set_name: str, *, instances
     rows = []
     for name, method in (("diffseg fast", diffseg("fast")), ("random forest", baselines.random_forest)):
         runs = [_timed(method, item.image, item.scribbles) for item in images]
-        ious = [metric.foreground_iou(p == 1, item.truth, void) for (p, _), item in zip(runs, images)]
+        ious = [metric.foreground_iou(p == 1, item.truth, void) for (p, _), item in zip(runs, images, strict=True)]
         row = {
             "set": f"{set_name} ({len(images)})",
             "method": name,
@@ -142,7 +152,7 @@ def foreground_rows(images: Sequence[ScribbleImage], set_name: str, *, instances
         }
         if instances:
             row["instance F1@0.5"] = float(
-                np.mean([metric.instance_f1(p == 1, item.truth) for (p, _), item in zip(runs, images)])
+                np.mean([metric.instance_f1(p == 1, item.truth) for (p, _), item in zip(runs, images, strict=True)])
             )
         rows.append(row)
     return rows

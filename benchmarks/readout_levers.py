@@ -1,4 +1,4 @@
-"""Scribble readouts compared before and after one correction: ``python benchmarks/readout_levers.py``.
+"""Scribble readouts compared before and after one correction: ``python -m benchmarks.readout_levers``.
 
 For the foreground/background photos and the nuclei image, over seeds (``--seeds 0,1,2,3``),
 train the fast preset with the generated strokes once, then for every readout variant:
@@ -17,36 +17,22 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import datasets
-import metric
-from refine import corrected
+from benchmarks import datasets, metric
+from benchmarks.refine import corrected
 
 
-def responses(model) -> torch.Tensor:
-    """Eval-mode (q, H, W) responses of the model's training image, BatchNorm recalibrated."""
-    model.labels()
-    height, width = model._image.shape[-2:]
-    out = torch.empty((model.params.channels, height, width))
-    for y, x, response in model._tile_responses(model._image[:1]):
-        out[:, y : y + response.shape[-2], x : x + response.shape[-1]] = response[0]
-    return out
-
-
-def read_out(model, features: torch.Tensor, variant: str) -> np.ndarray:
-    """Labels of every pixel from ``features`` with the painted classes of ``model``'s scribbles."""
-    targets = torch.from_numpy(model._scribbles.targets.reshape(features.shape[1:]))
-    n_classes = model.scribble_ids.size
+def read_out(scribbles, features: torch.Tensor, variant: str) -> np.ndarray:
+    """Labels of every pixel from ``features`` with the painted classes of ``scribbles`` (mapped to channels)."""
+    targets = torch.from_numpy(scribbles.targets.reshape(features.shape[1:]))
+    n_classes = scribbles.ids.size
     painted = targets >= 0
     x, y = features[:, painted].T.double(), targets[painted]
     if variant == "argmax":
-        return model.scribble_ids[features[:n_classes].argmax(0).numpy()]
+        return scribbles.ids[features[:n_classes].argmax(0).numpy()]
     means = torch.stack([x[y == k].mean(0) for k in range(n_classes)])
     if variant.startswith("lda"):
         shrink = float(variant[3:])
@@ -70,7 +56,7 @@ def read_out(model, features: torch.Tensor, variant: str) -> np.ndarray:
         optimizer.step(objective)
         weight, bias = weight.detach(), bias.detach()
     scores = torch.einsum("cq,qhw->chw", weight, features.double()) + bias[:, None, None]
-    return model.scribble_ids[scores.argmax(0).numpy()]
+    return scribbles.ids[scores.argmax(0).numpy()]
 
 
 def main() -> None:
@@ -80,6 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     from napari_diffseg import Segmenter
+    from napari_diffseg.preprocess import prepare_scribbles, scribbles_in_order
 
     torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
@@ -91,18 +78,17 @@ def main() -> None:
         for item in items:
             void = None if item.name == "nuclei2d" else metric.VOID
             model = Segmenter("fast", seed=seed, readout="argmax").fit(item.image, item.scribbles)
-            features = responses(model)
+            features = model.responses()
             for variant in variants:
-                before = read_out(model, features, variant)
+                before = read_out(model.scribbles, features, variant)
                 strokes = corrected(before, item.truth, item.scribbles)
-                refit = copy.deepcopy(model)
-                refit._set_scribbles(strokes, keep_order=model.scribble_ids)
+                refit = scribbles_in_order(prepare_scribbles(strokes, strokes.shape), model.scribble_ids)
                 refined = copy.deepcopy(model)
                 list(refined.refine(strokes))
                 labels = {
                     "before": before,
                     "refit": read_out(refit, features, variant),
-                    "after": read_out(refined, responses(refined), variant),
+                    "after": read_out(refined.scribbles, refined.responses(), variant),
                 }
                 for key, value in labels.items():
                     scores[variant][key].append(metric.foreground_iou(value == 1, item.truth, void))

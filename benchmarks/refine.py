@@ -1,6 +1,6 @@
 """The correction loop, timed side by side with the random forest's refit.
 
-``python benchmarks/refine.py [--threads 1]``: for every foreground/background photo and the
+``python -m benchmarks.refine [--threads 1]``: for every foreground/background photo and the
 nuclei image, train the fast preset with the generated strokes, add one corrective stroke
 inside the largest wrongly labelled region (as a user would), then time ``refine`` +
 ``labels`` (what the widget's Refine does) and, in the same loop, scikit-image's trainable
@@ -22,11 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import baselines
-import datasets
-import metric
+from benchmarks import baselines, datasets, metric
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,7 +39,7 @@ def corrected(labels: np.ndarray, truth: np.ndarray, scribbles: np.ndarray) -> n
         sizes = ndimage.sum(wrong, regions, range(1, count + 1))
         region = regions == 1 + int(np.argmax(sizes))
         value = 1 if foreground[region].mean() > 0.5 else 2
-        datasets._draw_stroke(out, region, value, 30, np.random.default_rng(0))
+        datasets.draw_stroke(out, region, value, 30, np.random.default_rng(0))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Reproduce every benchmark table: ``python benchmarks/run.py [--quick]``.
+"""Reproduce every benchmark table: ``python -m benchmarks.run [--quick]``.
 
 Writes ``benchmarks/results/benchmarks.json`` and ``benchmarks/results/benchmarks.md``
 (``*_quick.*`` with ``--quick``, a seconds-long smoke version on two small inputs, which
@@ -16,11 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import datasets
-import quality
-import speed
+from benchmarks import datasets, quality, speed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,10 +67,11 @@ def _shrunk(item: datasets.ScribbleImage, factor: int = 4) -> datasets.ScribbleI
 
 def speed_tables(quick: bool) -> dict:
     """Side-by-side ratio, scaling, prediction rate, first call, memory refusal, levers."""
-    import levers
     from skimage import data
 
-    photo = data.astronaut()[::2, ::2][:160, :240] if quick else speed._resized_photo(512)[:321, :481]
+    from benchmarks import levers
+
+    photo = data.astronaut()[::2, ::2][:160, :240] if quick else speed.resized_photo(512)[:321, :481]
     photo_path = RESULTS / "_photo.png"
     from skimage.io import imsave
 
@@ -86,7 +83,7 @@ def speed_tables(quick: bool) -> dict:
             ),
             "scaling_fast": speed.scaling([64] if quick else [256, 512, 1024, 2048], "fast", 1 if quick else 3),
             "scaling_paper": speed.scaling([64] if quick else [256, 512], "paper", 1),
-            "prediction": speed.prediction_rate(speed._resized_photo(64 if quick else 512), 2 if quick else 10),
+            "prediction": speed.prediction_rate(speed.resized_photo(64 if quick else 512), 2 if quick else 10),
             "first_call": speed.first_call(str(photo_path), 1 if quick else 3),
             "memory_refusal": speed.memory_refusal(),
             "levers": levers.side_by_side(

@@ -1,4 +1,4 @@
-"""The fast preset's quality over several seeds: ``python benchmarks/seeds.py [--seeds 0,1,2,3]``.
+"""The fast preset's quality over several seeds: ``python -m benchmarks.seeds [--seeds 0,1,2,3]``.
 
 One image's score can move a lot between seeds (the network's initialisation and the crop
 sampler), so the targets are checked on every seed, not on seed 0 alone. Scores the fast
@@ -17,11 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import datasets
-import metric
-import quality
+from benchmarks import datasets, metric, quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -49,7 +49,7 @@ def fast_vs_paper(image: np.ndarray, rounds: int, paper_iters_per_round: int) ->
     }
 
 
-def _resized_photo(side: int) -> np.ndarray:
+def resized_photo(side: int) -> np.ndarray:
     from skimage import data
     from skimage.transform import resize
 
@@ -63,7 +63,7 @@ def scale_child(side: int, preset: str, repeats: int) -> dict:
     from napari_diffseg import Segmenter, segment
 
     torch.set_num_threads(2)
-    image = _resized_photo(side)
+    image = resized_photo(side)
     segment(image[:64, :64], device="cpu", max_iter=2)
     calls, per_iter = [], []
     for _ in range(repeats):
@@ -106,7 +106,7 @@ def scaling(sides: list[int], preset: str = "fast", repeats: int = 3) -> list[di
     rows = []
     for side in sides:
         out = subprocess.run(
-            [sys.executable, __file__, "scale", str(side), preset, str(repeats)],
+            [sys.executable, "-m", "benchmarks.speed", "scale", str(side), preset, str(repeats)],
             capture_output=True,
             text=True,
             check=True,

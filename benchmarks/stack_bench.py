@@ -4,7 +4,7 @@ Targets (issue 5): >= 10 slices/s at 512x512 on 2 CPU threads (quiet machine), a
 memory under 2 GB for a 200x1024x1024 uint16 stack read from disk. The stack is generated
 on the fly in a temporary folder and deleted afterwards.
 
-Run: ``python benchmarks/stack_bench.py [--part throughput|memory|both] [--slices 200]``
+Run: ``python -m benchmarks.stack_bench [--part throughput|memory|both] [--slices 200]``
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def throughput(size: int, n_slices: int, threads: int, repeats: int) -> dict:
 def memory_child(path: str, out: str, threads: int) -> None:
     """Label the stack at ``path`` into ``out`` (run in a fresh process) and print peak RSS."""
     from napari_diffseg import segment_stack
-    from napari_diffseg.stack_io import open_stack
+    from napari_diffseg.stack.io import open_stack
 
     size = open_stack(path).shape[-1]
     start = time.perf_counter()
@@ -96,7 +96,16 @@ def memory(n_slices: int, size: int, threads: int) -> dict:
             for z in range(n_slices):
                 tif.write(synthetic_slice(size, z, rng), contiguous=True)
         result = subprocess.run(
-            [sys.executable, __file__, "--child", path, os.path.join(folder, "labels.zarr"), "--threads", str(threads)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.stack_bench",
+                "--child",
+                path,
+                os.path.join(folder, "labels.zarr"),
+                "--threads",
+                str(threads),
+            ],
             check=True,
             capture_output=True,
             text=True,

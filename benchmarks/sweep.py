@@ -1,6 +1,6 @@
 """Sweep fast-preset overrides on the first N BSDS tuning images: mIoU and median time.
 
-``python benchmarks/sweep.py 6 '{}' '{"max_iter": 60}'`` prints one line per configuration
+``python -m benchmarks.sweep 6 '{}' '{"max_iter": 60}'`` prints one line per configuration
 (each argument after N: overrides of the fast preset as JSON). Configurations run
 interleaved image by image, so that load from other processes hits them alike.
 """
@@ -11,9 +11,9 @@ import json
 import sys
 import time
 
-import datasets
-import metric
 import numpy as np
+
+from benchmarks import datasets, metric
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
             start = time.perf_counter()
             labels[index].append(segment(item.image, seed=0, **config))
             seconds[index].append(time.perf_counter() - start)
-    for config, predictions, times in zip(configs, labels, seconds):
+    for config, predictions, times in zip(configs, labels, seconds, strict=True):
         scores = metric.bsds_miou(predictions, [item.truths for item in images])
         n_labels = np.median([np.unique(p).size for p in predictions])
         print(

@@ -1,4 +1,4 @@
-"""The benchmark harness end to end: ``benchmarks/run.py --quick`` (untimed smoke run)."""
+"""The benchmark harness end to end: ``python -m benchmarks.run --quick`` (untimed smoke run)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
+from benchmarks import datasets
 
-import datasets  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not datasets.data_available(), reason="../shared/data is absent")
 def test_quick_benchmarks_produce_every_table():
-    subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), "--quick"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick"], check=True, capture_output=True, cwd=ROOT)
     results = json.loads((BENCHMARKS / "results" / "benchmarks_quick.json").read_text())
     sets = {row["set"].split(" (")[0] for row in results["quality"]}
     assert sets == {"BSDS held-out", "VOC scribbles", "VOC foreground/background", "nuclei2d"}
