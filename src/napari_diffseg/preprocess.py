@@ -277,3 +277,28 @@ def scribbles_in_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
     new_channel[channel_of] = np.arange(order.size)
     targets = np.where(mapped.targets >= 0, new_channel[np.maximum(mapped.targets, 0)], -1)
     return Scribbles(targets, order)
+
+
+def map_scribbles(
+    scribbles: np.ndarray | list[np.ndarray | None] | None,
+    n_images: int,
+    spatial: tuple[int, int],
+    keep_order: np.ndarray | None = None,
+) -> Scribbles:
+    """Map the scribbles of ``n_images`` images of ``spatial`` shape to channels.
+
+    ``scribbles`` is one array (or None) for one image, or a list with one array (or None)
+    per image; ids in ``keep_order`` keep their channel order (:func:`scribbles_in_order`).
+    """
+    if isinstance(scribbles, list):
+        if len(scribbles) != n_images:
+            raise ValueError(f"got {len(scribbles)} scribble arrays for {n_images} images; pass one per image")
+        scribbles = np.stack([np.zeros(spatial, np.uint8) if s is None else np.asarray(s) for s in scribbles])
+        mapped = prepare_scribbles(scribbles, (n_images, *spatial))
+    elif n_images > 1:
+        if scribbles is not None:
+            raise ValueError("with a list of images, pass scribbles as a list too (one per image)")
+        mapped = prepare_scribbles(None, (n_images, *spatial))
+    else:
+        mapped = prepare_scribbles(scribbles, spatial)
+    return mapped if keep_order is None else scribbles_in_order(mapped, keep_order)

@@ -9,7 +9,7 @@ clusters get ids from an :class:`IdTable`. Spatial readouts of the scribbles plu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +18,10 @@ from .postprocess import label_dtype, merge_small_regions
 
 if TYPE_CHECKING:
     import torch
+
+    from .model_file import ModelFile
+    from .params import Params
+    from .preprocess import Scribbles
 
     Tiles = Iterable[tuple[int, int, torch.Tensor]]
 
@@ -199,3 +203,95 @@ def cluster_claims(
             best[best == cluster] = channel
             best[was_channel] = cluster
     return swaps
+
+
+class Readout:
+    """How a trained network's responses become ids, and whether that matches its weights.
+
+    Holds the channel -> id table (:class:`IdTable`), the linear readout of the painted
+    classes (:func:`fit_lda`) and whether BatchNorm statistics, table and readout are
+    calibrated for the current weights; the owner calls :meth:`forget` when they change.
+    """
+
+    def __init__(self) -> None:
+        self.ids: IdTable | None = None
+        self.linear: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.calibrated = False
+
+    def forget(self) -> None:
+        """The weights, scribbles or parameters changed: ids, readout and BatchNorm statistics are stale."""
+        self.ids, self.linear, self.calibrated = None, None, False
+
+    def restore(self, file: ModelFile, device: torch.device) -> None:
+        """Take the id table and linear readout saved in a model file."""
+        if file.readout is not None:
+            self.linear = (file.readout[0].to(device), file.readout[1].to(device))
+        self.ids = None if file.lut is None else IdTable.from_array(file.lut)
+
+    def calibrate(
+        self, network: torch.nn.Sequential, image: torch.Tensor, scribbles: Scribbles | None, params: Params
+    ) -> list[tuple[int, int, torch.Tensor]] | None:
+        """Recalibrate BatchNorm on the training image(s) (N, C, H, W) and fit the linear readout when it is used.
+
+        Returns the first image's tile responses when the readout computed them and they cover
+        it in one tile (the interactive case), so that labelling it needs no second forward pass.
+        """
+        import torch
+
+        from .network import PREDICT_TILE, recalibrate_batchnorm, tile_responses
+        from .sampling import calibration_batch
+
+        recalibrate_batchnorm(
+            network, calibration_batch(image, train_pixels=params.train_pixels, crop_size=params.crop_size)
+        )
+        n_classes = 0 if scribbles is None else scribbles.n_classes
+        if not (params.readout == "linear" and n_classes >= 2 and params.unpainted == "assign"):
+            return None
+        targets = torch.from_numpy(scribbles.targets.reshape(image.shape[0], *image.shape[-2:]))
+        single_tile = max(image.shape[-2:]) <= PREDICT_TILE
+        first: list[tuple[int, int, torch.Tensor]] = []
+
+        def painted_tiles() -> Iterator[tuple[Tiles, torch.Tensor]]:
+            for i in range(image.shape[0]):
+                if bool((targets[i] >= 0).any()):
+                    tiles: Tiles = tile_responses(network, image[i : i + 1], params.n_conv)
+                    if i == 0 and single_tile:
+                        first.extend(tiles)
+                        tiles = first
+                    yield tiles, targets[i]
+
+        weight, bias = fit_lda(painted_tiles(), n_classes, params.channels)
+        self.linear = (weight.float().to(image.device), bias.float().to(image.device))
+        return first or None
+
+    def tiled_scores(
+        self, network: torch.nn.Sequential, image: torch.Tensor, n_conv: int, n_painted: int, tiles: Tiles | None = None
+    ) -> torch.Tensor:
+        """Per-pixel :func:`scores` of a (1, C, H, W) image from eval-mode responses in tiles
+        (``tiles``: those responses, already computed)."""
+        import torch
+
+        from .network import tile_responses
+
+        height, width = image.shape[-2:]
+        out = torch.empty((height, width, 2), dtype=torch.float32)
+        for y, x, response in tile_responses(network, image, n_conv) if tiles is None else tiles:
+            pixel_scores = scores(response, n_painted, self.linear)
+            out[y : y + pixel_scores.shape[0], x : x + pixel_scores.shape[1]] = pixel_scores.cpu()
+        return out
+
+    def label(
+        self, pixel_scores: torch.Tensor, scribble_ids: np.ndarray, params: Params, *, new_table: bool
+    ) -> np.ndarray:
+        """Ids from per-pixel scores (:func:`read_out`); ``new_table`` defines the id table afresh."""
+        if uses_id_table(scribble_ids.size, params.unpainted) and (new_table or self.ids is None):
+            self.ids = IdTable(params.channels, scribble_ids)
+        return read_out(
+            pixel_scores, scribble_ids, unpainted=params.unpainted, table=self.ids, min_size=params.min_size
+        )
+
+    def fix_ids(self, channels: int, scribble_ids: np.ndarray) -> None:
+        """Give every channel an id now (keeping those it has)."""
+        if self.ids is None:
+            self.ids = IdTable(channels, scribble_ids)
+        self.ids.extend(np.arange(channels))

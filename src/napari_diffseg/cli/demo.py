@@ -9,15 +9,16 @@ from .bars import TrainingBar, bars_disabled
 from .options import add_training_options, run_metadata, training_overrides
 from .segment import save_overlay
 
+HELP = "segment a sample image that ships with scikit-image"
+DESCRIPTION = (
+    "Segment scikit-image's bundled immunohistochemistry sample (ihc.png) and write "
+    "demo-labels.tif plus demo-overlay.png (the photo with the label boundaries drawn on it)."
+)
+
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg demo``."""
-    parser = subparsers.add_parser(
-        "demo",
-        help="segment a sample image that ships with scikit-image",
-        description="Segment scikit-image's bundled immunohistochemistry sample (ihc.png) and write "
-        "demo-labels.tif plus demo-overlay.png (the photo with the label boundaries drawn on it).",
-    )
+    parser = subparsers.add_parser("demo", help=HELP, description=DESCRIPTION)
     parser.add_argument(
         "-o", "--output-dir", default=".", metavar="DIR", help="folder for the results (default: current)"
     )

@@ -9,16 +9,17 @@ from typing import Any
 from .bars import TrainingBar, bars_disabled
 from .options import add_training_options, run_metadata, training_overrides
 
+HELP = "segment one 2D image file"
+DESCRIPTION = (
+    "Segment a 2D image (TIFF, PNG or JPEG) by differentiable feature clustering "
+    "and write the labels as TIFF (with the input's pixel size and the run's parameters "
+    "in its metadata) or as 16-bit PNG."
+)
+
 
 def add_segment_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg segment``."""
-    parser = subparsers.add_parser(
-        "segment",
-        help="segment one 2D image file",
-        description="Segment a 2D image (TIFF, PNG or JPEG) by differentiable feature clustering "
-        "and write the labels as TIFF (with the input's pixel size and the run's parameters "
-        "in its metadata) or as 16-bit PNG.",
-    )
+    parser = subparsers.add_parser("segment", help=HELP, description=DESCRIPTION)
     parser.add_argument("image", help="input image: .tif, .tiff, .png, .jpg or .jpeg")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output labels: .tif/.tiff or .png")
     parser.add_argument("--scribbles", metavar="FILE", help="scribble image of the same height and width")

@@ -19,30 +19,27 @@ from ..params import STACK_MODES
 from .bars import StackBar, bars_disabled
 from .options import add_training_options, training_overrides
 
+HELP = "segment every slice of a stack, or every image of a folder, with consistent ids"
+DESCRIPTION = (
+    "Segment every 2D slice of a stack (.zarr, .npy or .tif, read slice by slice) "
+    "with label ids that are consistent across slices, writing a .zarr (resumable: run the "
+    "same command again after an interruption) or a .tif. STACK may also be a folder or a "
+    "quoted glob of 2D images (sizes may differ): one model trained on a spread of them "
+    "labels them all, one .tif per image in the folder OUT."
+)
+
 
 def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg segment-stack``."""
-    parser = subparsers.add_parser(
-        "segment-stack",
-        help="segment every slice of a stack, or every image of a folder, with consistent ids",
-        description="Segment every 2D slice of a stack (.zarr, .npy or .tif, read slice by slice) "
-        "with label ids that are consistent across slices, writing a .zarr (resumable: run the "
-        "same command again after an interruption) or a .tif. STACK may also be a folder or a "
-        "quoted glob of 2D images (sizes may differ): one model trained on a spread of them "
-        "labels them all, one .tif per image in the folder OUT.",
-    )
+    parser = subparsers.add_parser("segment-stack", help=HELP, description=DESCRIPTION)
     parser.add_argument("stack", metavar="STACK", help="stack file, folder of 2D images, or quoted glob")
     parser.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="OUT.zarr or OUT.tif; a folder for a folder/glob"
     )
     parser.add_argument("--axis", default="0", metavar="A[,B]", help="stack axis, or axes for nD stacks (default: 0)")
     parser.add_argument("--channel-axis", type=int, metavar="A", help="axis of STACK holding channels")
-    parser.add_argument(
-        "--mode",
-        choices=STACK_MODES,
-        default="shared",
-        help="shared (default): one model for all slices; independent: one per slice, ids matched by overlap",
-    )
+    modes = "shared (default): one model for all slices; independent: one per slice, ids matched by overlap"
+    parser.add_argument("--mode", choices=STACK_MODES, default="shared", help=modes)
     parser.add_argument("--scribbles", metavar="FILE", help="scribble stack (.zarr, .npy or .tif) of the labels' shape")
     parser.add_argument("--train-slices", metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20")
     parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..io import TIFF_SUFFIXES
+
 ZARR_SUFFIX = ".zarr"
-TIFF_SUFFIXES = (".tif", ".tiff")
 PROGRESS_KEY = "napari_diffseg"
 
 
@@ -143,7 +144,7 @@ def open_output(
     if out is None:
         return SliceWriter(np.zeros(shape, dtype=dtype), record=False)
     if isinstance(out, (str, os.PathLike)):
-        return _open_output_path(Path(out), shape, dtype, slice_chunks, fingerprint, overwrite)
+        return _open_output_path(Path(out), (shape, dtype, slice_chunks), fingerprint, overwrite)
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"out has shape {tuple(out.shape)} but the labels have shape {tuple(shape)}")
     if getattr(out, "read_only", False):
@@ -154,13 +155,10 @@ def open_output(
 
 
 def _open_output_path(
-    path: Path,
-    shape: tuple[int, ...],
-    dtype: np.dtype,
-    slice_chunks: tuple[int, ...],
-    fingerprint: dict[str, Any],
-    overwrite: bool,
+    path: Path, new: tuple[tuple[int, ...], np.dtype, tuple[int, ...]], fingerprint: dict[str, Any], overwrite: bool
 ) -> SliceWriter:
+    """The writer of an output path; ``new`` is the (shape, dtype, slice chunks) of a new output."""
+    shape, dtype, slice_chunks = new
     suffix = path.suffix.lower()
     if suffix not in (ZARR_SUFFIX, *TIFF_SUFFIXES):
         raise ValueError(f"output {str(path)!r} must end in .zarr, .tif or .tiff")

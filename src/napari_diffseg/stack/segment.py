@@ -29,27 +29,11 @@ from .shared import model_bytes
 MODES = STACK_MODES
 
 
-def segment_stack(
-    stack: Any,
-    scribbles: Any = None,
-    *,
-    axis: int | Sequence[int] = 0,
-    channel_axis: int | None = None,
-    mode: Literal["shared", "independent"] = "shared",
-    train_slices: Sequence[int | Sequence[int]] | None = None,
-    preset: str | Params = "fast",
-    seed: int = 0,
-    out: Any = None,
-    client: Any = None,
-    callback: StackCallback | None = None,
-    overwrite: bool = False,
-    model: Segmenter | str | None = None,
-    save_model: str | os.PathLike | None = None,
-    merge_fragments: bool = True,
-    device: str = "auto",
-    **params: Any,
-) -> Any:
+def segment_stack(stack: Any, scribbles: Any = None, *, callback: StackCallback | None = None, **options: Any) -> Any:
     """Segment every 2D slice of a stack with consistent label ids.
+
+    A thin driver of :func:`iter_segment_stack` (which takes every keyword below but
+    ``callback``) with :func:`~napari_diffseg.progress.drive`.
 
     Parameters
     ----------
@@ -135,24 +119,7 @@ def segment_stack(
     >>> labels.shape
     (4, 32, 32)
     """
-    labels, steps = iter_segment_stack(
-        stack,
-        scribbles,
-        axis=axis,
-        channel_axis=channel_axis,
-        mode=mode,
-        train_slices=train_slices,
-        preset=preset,
-        seed=seed,
-        out=out,
-        client=client,
-        overwrite=overwrite,
-        model=model,
-        save_model=save_model,
-        merge_fragments=merge_fragments,
-        device=device,
-        **params,
-    )
+    labels, steps = iter_segment_stack(stack, scribbles, **options)
     drive(steps, callback)
     return labels
 
@@ -178,7 +145,7 @@ def iter_segment_stack(
 ) -> tuple[Any, Iterator[StackProgress]]:
     """Check the inputs, open the output, and return it with the generator that fills it.
 
-    Takes the arguments of :func:`segment_stack` but ``callback``. Nothing is trained or
+    Parameters are those of :func:`segment_stack` but ``callback``. Nothing is trained or
     labelled until the generator is iterated; it yields a
     :class:`~napari_diffseg.progress.StackProgress` after every training iteration and every
     labelled slice. Stop iterating (or ``close()`` it) to cancel: finished slices stay written.

@@ -56,22 +56,16 @@ def train_shared(
     images: Sequence[np.ndarray],
     scribbles: Sequence[np.ndarray | None] | None = None,
     *,
-    channel_axis: int | None = None,
-    preset: str | Params = "fast",
-    seed: int = 0,
-    device: str = "auto",
     callback: Callback | None = None,
-    **params: Any,
+    **options: Any,
 ) -> Segmenter:
-    """Train one network on several images of one kind (see :func:`shared_training`).
+    """Train one network on several images of one kind; ``options`` as in :func:`shared_training`.
 
     ``callback(progress)`` is called with each :class:`~napari_diffseg.progress.Progress` and may
     return False to stop training there. Returns the model, ready for
     :meth:`~napari_diffseg.segmenter.Segmenter.predict`.
     """
-    segmenter, steps = shared_training(
-        images, scribbles, channel_axis=channel_axis, preset=preset, seed=seed, device=device, **params
-    )
+    segmenter, steps = shared_training(images, scribbles, **options)
     drive(steps, callback)
     return segmenter
 
