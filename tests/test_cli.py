@@ -35,24 +35,8 @@ def gray_tiff(tmp_path):
 
 def test_segment_tiff_to_tiff_keeps_pixel_size_and_records_the_run(tmp_path, gray_tiff, capsys):
     out = tmp_path / "labels.tif"
-    assert (
-        main(
-            [
-                "segment",
-                str(gray_tiff),
-                "-o",
-                str(out),
-                "--max-iter",
-                "5",
-                "--seed",
-                "3",
-                "--channels",
-                "16",
-                "--progress",
-            ]
-        )
-        == 0
-    )
+    args = ["segment", str(gray_tiff), "-o", str(out), "--max-iter", "5", "--seed", "3", "--channels", "16"]
+    assert main([*args, "--progress"]) == 0  # --progress: stderr is captured, not a terminal
     loaded = read_image(out)
     assert loaded.data.shape == (32, 40) and loaded.data.min() >= 1
     assert loaded.pixel_size == pytest.approx((0.65, 0.65))
