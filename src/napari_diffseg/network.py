@@ -115,6 +115,17 @@ def tile_responses(
 
 
 @torch.no_grad()
+def stitched_responses(network: nn.Sequential, image: torch.Tensor, n_conv: int) -> torch.Tensor:
+    """Eval-mode (q, H, W) responses of a (1, C, H, W) image, computed in tiles (:func:`tile_responses`), on the CPU."""
+    out = None
+    for y, x, response in tile_responses(network, image, n_conv):
+        if out is None:
+            out = torch.empty((response.shape[1], *image.shape[-2:]))
+        out[:, y : y + response.shape[-2], x : x + response.shape[-1]] = response[0].cpu()
+    return out
+
+
+@torch.no_grad()
 def swap_output_channels(network: nn.Sequential, optimizer: torch.optim.Optimizer, a: int, b: int) -> None:
     """Swap output channels ``a`` and ``b`` of the network (its last conv and BatchNorm) and of
     the optimiser's state for them."""

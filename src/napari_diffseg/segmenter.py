@@ -17,7 +17,7 @@ import torch
 
 from .devices import resolve_device, torch_threads
 from .model_file import ModelFile, PathOrFile, read_model, write_model
-from .network import batch_stats_forward, build_network, tile_responses
+from .network import batch_stats_forward, build_network, stitched_responses
 from .params import Params, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
@@ -232,14 +232,9 @@ class Segmenter:
 
     # ------------------------------------------------------------------ labelling
     def labels(self) -> np.ndarray:
-        """Labels of the training image (the first one of a list) with the current weights.
-
-        Returns
-        -------
-        numpy.ndarray
-            uint16 (or uint32 when ids do not fit) (H, W) labels, never 0. Painted ids are
-            kept; see ``unpainted`` in :class:`~napari_diffseg.params.Params`.
-        """
+        """uint16 (uint32 when ids do not fit) (H, W) labels, never 0, of the training image (the first
+        of a list) with the current weights. Painted ids are kept; see ``unpainted`` in
+        :class:`~napari_diffseg.params.Params`."""
         network, image = self.network, self.image
         if network is None or image is None:
             raise RuntimeError("no trained model; call train or fit first")
@@ -280,10 +275,7 @@ class Segmenter:
             if not self.is_calibrated:
                 self.labels()
             data = self.image[:1]
-        out = torch.empty((self.params.channels, *data.shape[-2:]))
-        for y, x, response in tile_responses(self.network, data, self.params.n_conv):
-            out[:, y : y + response.shape[-2], x : x + response.shape[-1]] = response[0].cpu()
-        return out
+        return stitched_responses(self.network, data, self.params.n_conv)
 
     def fix_ids(self) -> None:
         """Give every channel its id now, so that :meth:`predict` never assigns new ones.
@@ -308,13 +300,8 @@ class Segmenter:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: PathOrFile) -> None:
-        """Save weights, parameters and label mapping to one file (no pickled code).
-
-        Parameters
-        ----------
-        path : str, path-like or binary file object
-            Destination, conventionally ``*.pt``.
-        """
+        """Save weights, parameters and label mapping to ``path`` (conventionally ``*.pt``, or a binary
+        file object) as one file of tensors and JSON (no pickled code)."""
         if self.network is None:
             raise RuntimeError("nothing to save: train or load a model first")
         if self._readout.ids is None and self.image is not None:
