@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path
+
 TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + (".jpg", ".jpeg")
@@ -156,6 +158,9 @@ def write_labels(
 ) -> None:
     """Write a label image as TIFF or 16-bit PNG, chosen by the extension.
 
+    The file is written under a temporary name in the same folder and renamed when complete,
+    so an interrupted write never leaves a file that looks finished.
+
     Parameters
     ----------
     path : str or path-like
@@ -184,7 +189,8 @@ def write_labels(
             raise ValueError(f"label ids above 65535 do not fit in a PNG; write {path!r} as .tif instead")
         import imageio.v3 as iio
 
-        iio.imwrite(path, labels.astype(np.uint16))
+        with atomic_path(path) as partial:
+            iio.imwrite(partial, labels.astype(np.uint16), extension=suffix)
         return
     import tifffile
 
@@ -192,16 +198,17 @@ def write_labels(
     if pixel_size is not None:
         size_y, size_x = pixel_size
         options.update(resolution=(1e4 / size_x, 1e4 / size_y), resolutionunit="CENTIMETER")
-    tifffile.imwrite(
-        path,
-        labels,
-        photometric="minisblack",
-        description=json.dumps(metadata or {}),
-        metadata=None,
-        software="napari-diffseg",
-        compression="zlib",
-        **options,
-    )
+    with atomic_path(path) as partial:
+        tifffile.imwrite(
+            partial,
+            labels,
+            photometric="minisblack",
+            description=json.dumps(metadata or {}),
+            metadata=None,
+            software="napari-diffseg",
+            compression="zlib",
+            **options,
+        )
 
 
 def read_label_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -285,6 +285,8 @@ def reference_scribbles(reference: np.ndarray) -> np.ndarray:
 
 def scribbles_in_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
     """``mapped`` with the ids of ``keep_order`` first (on their channels, in that order), then the new ids."""
+    if mapped.n_classes == 0:
+        return mapped
     present = set(mapped.ids.tolist())
     kept = [i for i in keep_order.tolist() if i in present]
     order = np.array(kept + sorted(present - set(kept)), dtype=np.int64)
