@@ -149,8 +149,9 @@ def read_out(
     """Label ids from per-pixel :func:`scores`.
 
     With two or more painted classes and ``unpainted="assign"`` every pixel gets a painted
-    id; with one, the rest gets ``id + 1`` (the smallest free id when that would not fit in uint32); otherwise ids come from ``table`` (extended with
-    the channels seen here). Small regions are then merged (``min_size``).
+    id; with one, the rest gets ``id + 1`` (the smallest free id when that would not fit in
+    uint32); otherwise ids come from ``table`` (extended with the channels seen here). Small
+    regions are then merged (``min_size``).
 
     Returns
     -------
