@@ -49,7 +49,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         else:
             os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, f"cannot write {str(target)!r}: {error.strerror}") from error
         raise

@@ -7,8 +7,11 @@ pixel size and a JSON description of how they were made, or as 16-bit PNG.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +91,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         import imageio.v3 as iio
 
         return LoadedImage(np.asarray(iio.imread(path)))
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - decoders raise anything on a corrupt file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"cannot read {path!r} as an image ({reason})") from None
 
@@ -96,13 +99,25 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
 def _read_tiff(path: str) -> LoadedImage:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    # tifffile logs what it finds wrong in a corrupt file; the error raised says it once.
+    with _logs_silenced("tifffile"), tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise ValueError("the TIFF holds no image")
         data = tif.series[0].asarray()
         page = tif.pages.first
         imagej_unit = (tif.imagej_metadata or {}).get("unit")
         return LoadedImage(data, _tiff_pixel_size(page, imagej_unit))
+
+
+@contextlib.contextmanager
+def _logs_silenced(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _tiff_pixel_size(page: Any, imagej_unit: str | None) -> tuple[float, float] | None:
