@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 # Tests use tiny images: one thread is as fast as two, and stays fast on a busy machine
 # (two OpenMP threads competing with other processes for two cores slow down many-fold).
@@ -54,3 +57,10 @@ def rgb_image(truth: np.ndarray) -> np.ndarray:
 def small_rgb() -> np.ndarray:
     """A 24x24 two-region RGB image for tests that are not about quality."""
     return piecewise_rgb(region_truth(24, 24)[:, :] % 2, noise=5.0)
+
+
+# Property-based tests: a short profile by default (CI), a long one on request
+# (``python -m pytest tests/test_properties.py --hypothesis-profile long``).
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("long", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -7,12 +7,17 @@ pixel size and a JSON description of how they were made, or as 16-bit PNG.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .atomic import atomic_path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
@@ -86,7 +91,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         import imageio.v3 as iio
 
         return LoadedImage(np.asarray(iio.imread(path)))
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - decoders raise anything on a corrupt file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"cannot read {path!r} as an image ({reason})") from None
 
@@ -94,13 +99,25 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
 def _read_tiff(path: str) -> LoadedImage:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    # tifffile logs what it finds wrong in a corrupt file; the error raised says it once.
+    with _logs_silenced("tifffile"), tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise ValueError("the TIFF holds no image")
         data = tif.series[0].asarray()
         page = tif.pages.first
         imagej_unit = (tif.imagej_metadata or {}).get("unit")
         return LoadedImage(data, _tiff_pixel_size(page, imagej_unit))
+
+
+@contextlib.contextmanager
+def _logs_silenced(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _tiff_pixel_size(page: Any, imagej_unit: str | None) -> tuple[float, float] | None:
@@ -156,6 +173,9 @@ def write_labels(
 ) -> None:
     """Write a label image as TIFF or 16-bit PNG, chosen by the extension.
 
+    The file is written under a temporary name in the same folder and renamed when complete,
+    so an interrupted write never leaves a file that looks finished.
+
     Parameters
     ----------
     path : str or path-like
@@ -184,7 +204,8 @@ def write_labels(
             raise ValueError(f"label ids above 65535 do not fit in a PNG; write {path!r} as .tif instead")
         import imageio.v3 as iio
 
-        iio.imwrite(path, labels.astype(np.uint16))
+        with atomic_path(path) as partial:
+            iio.imwrite(partial, labels.astype(np.uint16), extension=suffix)
         return
     import tifffile
 
@@ -192,16 +213,17 @@ def write_labels(
     if pixel_size is not None:
         size_y, size_x = pixel_size
         options.update(resolution=(1e4 / size_x, 1e4 / size_y), resolutionunit="CENTIMETER")
-    tifffile.imwrite(
-        path,
-        labels,
-        photometric="minisblack",
-        description=json.dumps(metadata or {}),
-        metadata=None,
-        software="napari-diffseg",
-        compression="zlib",
-        **options,
-    )
+    with atomic_path(path) as partial:
+        tifffile.imwrite(
+            partial,
+            labels,
+            photometric="minisblack",
+            description=json.dumps(metadata or {}),
+            metadata=None,
+            software="napari-diffseg",
+            compression="zlib",
+            **options,
+        )
 
 
 def read_label_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,14 +14,25 @@ class InsufficientMemoryError(MemoryError):
     """Raised before a run that would not fit in the available memory."""
 
 
-def training_bytes(pixels: int, channels: int, n_conv: int, in_channels: int) -> int:
+def parameter_count(channels: int, n_conv: int, in_channels: int) -> int:
+    """Number of weights of the clustering network (convolutions and BatchNorm)."""
+    first = in_channels * channels * 9 + channels
+    hidden = (n_conv - 1) * (channels * channels * 9 + channels)
+    last = channels * channels + channels
+    return first + hidden + last + 4 * channels * (n_conv + 1)
+
+
+def training_bytes(pixels: int, channels: int, n_conv: int, in_channels: int, optimizer_slots: int = 1) -> int:
     """Estimate peak bytes of one training iteration on ``pixels`` pixels.
 
     Autograd keeps about three (pixels x channels) float32 tensors per block, and the
-    losses a handful more; the input and the fixed cost of torch are added.
+    losses a handful more; the network's weights are held with their gradients and
+    ``optimizer_slots`` optimiser tensors each (SGD momentum: 1, Adam: 2); the input and
+    the fixed cost of torch are added.
     """
     per_map = pixels * channels * _BYTES
-    return per_map * (3 * (n_conv + 1) + 6) + pixels * in_channels * _BYTES * 2 + _TORCH_OVERHEAD
+    weights = parameter_count(channels, n_conv, in_channels) * _BYTES * (2 + optimizer_slots)
+    return per_map * (3 * (n_conv + 1) + 6) + weights + pixels * in_channels * _BYTES * 2 + _TORCH_OVERHEAD
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import atomic_path
 from .params import Params
 
 FORMAT = "napari-diffseg-model"
@@ -54,7 +55,10 @@ class ModelFile:
 
 
 def write_model(path: PathOrFile, model: ModelFile) -> None:
-    """Write ``model`` to ``path`` (a path, conventionally ``*.pt``, or a binary file object)."""
+    """Write ``model`` to ``path`` (a path, conventionally ``*.pt``, or a binary file object).
+
+    A path is written atomically: under a temporary name, renamed when complete.
+    """
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -72,7 +76,11 @@ def write_model(path: PathOrFile, model: ModelFile) -> None:
         "readout_weight": torch.zeros(0) if model.readout is None else model.readout[0].cpu(),
         "readout_bias": torch.zeros(0) if model.readout is None else model.readout[1].cpu(),
     }
-    torch.save(state, path if hasattr(path, "write") else os.fspath(path))
+    if hasattr(path, "write"):
+        torch.save(state, path)
+        return
+    with atomic_path(path) as partial:
+        torch.save(state, partial)
 
 
 def read_model(path: PathOrFile) -> ModelFile:
@@ -87,6 +95,8 @@ def read_model(path: PathOrFile) -> ModelFile:
     """
     if not hasattr(path, "read"):
         path = os.fspath(path)
+    if isinstance(path, str) and os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a folder, not a model file; pass the path of a model file (*.pt)")
     if isinstance(path, str) and not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     try:
@@ -94,9 +104,18 @@ def read_model(path: PathOrFile) -> ModelFile:
         meta = json.loads(state["meta"])
         if meta.get("format") != FORMAT:
             raise KeyError("format")
-        params = Params(**meta["params"]).replace()
     except Exception as error:  # noqa: BLE001 - any failure means: not our file
         raise ValueError(f"{path!r} is not a napari-diffseg model file or is corrupt ({error})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} was saved by napari-diffseg {meta.get('version', '?')} in model format "
+            f"{meta.get('format_version')!r}; this napari-diffseg ({__version__}) reads format {FORMAT_VERSION}: "
+            "load it with the version that saved it, or train the model again"
+        )
+    try:
+        params = Params(**meta["params"]).replace()
+    except Exception as error:  # noqa: BLE001 - parameters this version does not know
+        raise ValueError(f"{path!r} holds parameters this napari-diffseg cannot use ({error})") from None
     readout = None
     if state.get("readout_weight") is not None and state["readout_weight"].numel():
         readout = (state["readout_weight"], state["readout_bias"])

@@ -8,8 +8,11 @@ Every field can be overridden by keyword in :func:`resolve_params`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import numpy as np
 
 Normalization = Literal["reference", "percentile"]
 FinalForward = Literal["train", "eval"]
@@ -163,8 +166,33 @@ _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
 _NON_NEGATIVE_FLOATS = ("lr", "momentum", "sim_weight", "con_weight", "scribble_weight", "smooth_sigma")
 
 
+SEED_LIMIT = 2**32  # seeds are integers in [0, SEED_LIMIT)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite real number (NaN and infinities are refused)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int, or raise when it is not an integer in ``[0, 2**32)``.
+
+    Raises
+    ------
+    TypeError
+        When ``seed`` is not an integer.
+    ValueError
+        When it is negative or not below ``2**32``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer; got {seed!r}")
+    if not 0 <= int(seed) < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer from 0 to 2**32 - 1 ({SEED_LIMIT - 1}); got {seed}")
+    return int(seed)
 
 
 def _validated(params: Params) -> Params:
@@ -181,8 +209,8 @@ def _validated(params: Params) -> Params:
             raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
     for name in _NON_NEGATIVE_FLOATS:
         value = getattr(params, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+        if not _is_number(value) or value < 0:
+            raise ValueError(f"{name} must be a finite, non-negative number; got {value!r}")
     if params.channels < 2:
         raise ValueError(f"channels must be at least 2; got {params.channels}")
     if params.min_labels is not None and (not _is_int(params.min_labels) or params.min_labels < 1):
@@ -191,10 +219,8 @@ def _validated(params: Params) -> Params:
         value = getattr(params, name)
         if value is not None and (not _is_int(value) or value < 64):
             raise ValueError(f"{name} must be an integer >= 64 or None; got {value!r}")
-    if params.refine_lr is not None and (
-        isinstance(params.refine_lr, bool) or not isinstance(params.refine_lr, (int, float)) or params.refine_lr < 0
-    ):
-        raise ValueError(f"refine_lr must be a non-negative number or None; got {params.refine_lr!r}")
+    if params.refine_lr is not None and (not _is_number(params.refine_lr) or params.refine_lr < 0):
+        raise ValueError(f"refine_lr must be a finite, non-negative number or None; got {params.refine_lr!r}")
     if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
         raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
     if params.readout == "linear" and params.final_forward == "train":

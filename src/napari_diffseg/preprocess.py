@@ -103,8 +103,9 @@ def prepare_image(
     Parameters
     ----------
     image : array_like
-        2D, RGB(A) or multichannel image of any real dtype; NaN/inf pixels are filled
-        with the channel's median so they get a label like every other pixel.
+        2D, RGB(A) or multichannel image of any real dtype. Non-finite pixels get a label
+        like every other pixel: +inf is read as the channel's largest finite value, -inf as
+        its smallest, NaN (missing) as its median.
     channel_axis : int or None
         See :func:`channels_last`.
     normalization : {"percentile", "reference"}
@@ -136,7 +137,7 @@ def prepare_image(
     elif normalization == "reference" and hwc.dtype == np.uint8:
         data = hwc.astype(np.float32) / 255.0
     else:
-        data = _percentile_normalize(_fill_nonfinite(hwc.astype(np.float32)), joint=rgb)
+        data = _percentile_normalize(_fill_nonfinite(_as_float32(hwc)), joint=rgb)
     if smooth_sigma > 0:
         from skimage.filters import gaussian
 
@@ -163,7 +164,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint8:
         linear = _LINEAR_FROM_SRGB_U8[rgb]
     else:
-        linear = _srgb_to_linear(_percentile_normalize(_fill_nonfinite(rgb.astype(np.float32)), joint=True))
+        linear = _srgb_to_linear(_percentile_normalize(_fill_nonfinite(_as_float32(rgb)), joint=True))
     # Elementwise rather than a matrix product: numpy's BLAS threads keep spinning after a
     # call and slowed torch's next forward pass about 1.5x on 2 cores (measured).
     matrix = _XYZ_FROM_LINEAR_RGB
@@ -187,6 +188,9 @@ _LINEAR_FROM_SRGB_U8 = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255)
 
 
 def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
+    """Replace non-finite pixels, channel by channel: +inf by the largest finite value,
+    -inf by the smallest (saturated, as a clipped sensor reads them) and NaN (missing) by the
+    median. Without finite pixels, -inf, NaN and +inf become 0, 0.5 and 1."""
     bad = ~np.isfinite(data)
     if not bad.any():
         return data
@@ -194,8 +198,20 @@ def _fill_nonfinite(data: np.ndarray) -> np.ndarray:
     for c in range(data.shape[-1]):
         channel, mask = data[..., c], bad[..., c]
         finite = channel[~mask]
-        channel[mask] = np.median(finite) if finite.size else 0.0
+        low, middle, high = (finite.min(), np.median(finite), finite.max()) if finite.size else (0.0, 0.5, 1.0)
+        values = channel[mask]
+        channel[mask] = np.where(np.isnan(values), middle, np.where(values > 0, high, low))
     return data
+
+
+def _as_float32(data: np.ndarray) -> np.ndarray:
+    """``data`` as float32; floats too large for float32 arithmetic are scaled down first."""
+    if data.dtype.kind == "f" and data.dtype.itemsize >= 4:
+        finite = data[np.isfinite(data)]
+        largest = float(np.abs(finite).max(initial=0.0))
+        if largest > float(np.finfo(np.float32).max) / 4:  # differences of such values overflow float32
+            data = data.astype(np.float64) / largest
+    return data.astype(np.float32)
 
 
 def _percentile_normalize(data: np.ndarray, *, joint: bool, low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -269,6 +285,8 @@ def reference_scribbles(reference: np.ndarray) -> np.ndarray:
 
 def scribbles_in_order(mapped: Scribbles, keep_order: np.ndarray) -> Scribbles:
     """``mapped`` with the ids of ``keep_order`` first (on their channels, in that order), then the new ids."""
+    if mapped.n_classes == 0:
+        return mapped
     present = set(mapped.ids.tolist())
     kept = [i for i in keep_order.tolist() if i in present]
     order = np.array(kept + sorted(present - set(kept)), dtype=np.int64)

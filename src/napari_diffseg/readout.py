@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     Tiles = Iterable[tuple[int, int, torch.Tensor]]
 
+MAX_ID = int(np.iinfo(np.uint32).max)  # label ids are uint16 or uint32
 READOUT_SHRINKAGE = 0.9  # of the linear readout's covariance towards the identity (measured)
 
 
@@ -54,11 +55,20 @@ class IdTable:
         """Give the channels present in ``best`` that have no id yet the next ids, in channel order."""
         present = np.flatnonzero(np.bincount(best.ravel(), minlength=self.lut.size))  # sorted, like np.unique
         new = present[self.lut[present] == 0]
-        start = int(self.lut.max(initial=0)) + 1
-        self.lut[new] = np.arange(start, start + new.size)
+        self.lut[new] = free_ids(self.lut[self.lut > 0], new.size)
 
     def __getitem__(self, best: np.ndarray) -> np.ndarray:
         return self.lut[best]
+
+
+def free_ids(used: np.ndarray, count: int) -> np.ndarray:
+    """``count`` new label ids: the next ones above ``used``, or, where those would not fit in
+    uint32, the smallest positive ids not in ``used``."""
+    start = int(used.max(initial=0)) + 1
+    if start + count - 1 <= MAX_ID:
+        return np.arange(start, start + count, dtype=np.int64)
+    candidates = np.arange(1, used.size + count + 1, dtype=np.int64)
+    return candidates[~np.isin(candidates, used)][:count]
 
 
 def uses_id_table(n_painted: int, unpainted: str) -> bool:
@@ -139,8 +149,9 @@ def read_out(
     """Label ids from per-pixel :func:`scores`.
 
     With two or more painted classes and ``unpainted="assign"`` every pixel gets a painted
-    id; with one, the rest gets ``id + 1``; otherwise ids come from ``table`` (extended with
-    the channels seen here). Small regions are then merged (``min_size``).
+    id; with one, the rest gets ``id + 1`` (the smallest free id when that would not fit in
+    uint32); otherwise ids come from ``table`` (extended with the channels seen here). Small
+    regions are then merged (``min_size``).
 
     Returns
     -------
@@ -153,7 +164,7 @@ def read_out(
     if n_painted >= 2 and unpainted == "assign":
         labels = scribble_ids[painted]
     elif n_painted == 1 and unpainted == "assign":
-        labels = np.where(best == 0, scribble_ids[0], scribble_ids[0] + 1)
+        labels = np.where(best == 0, scribble_ids[0], free_ids(scribble_ids, 1)[0])
     else:
         assert table is not None
         table.extend(best)

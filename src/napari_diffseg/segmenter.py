@@ -18,7 +18,7 @@ import torch
 from .devices import resolve_device, torch_threads
 from .model_file import ModelFile, PathOrFile, read_model, write_model
 from .network import batch_stats_forward, build_network, stitched_responses
-from .params import Params, resolve_params
+from .params import Params, check_seed, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
 from .readout import Readout, scores
@@ -58,9 +58,7 @@ class Segmenter:
 
     def __init__(self, preset: str | Params = "fast", *, seed: int = 0, device: str = "auto", **params: Any):
         resolved = resolve_params(preset, **params)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an integer; got {seed!r}")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.device = resolve_device(device)
         self._trainer = Trainer(resolved, self.seed, self.device)
         self._readout = Readout()

@@ -88,7 +88,13 @@ class Trainer:
         pixels = len(prepared) * data.shape[1] * data.shape[2]
         train_pixels = pixels if self.params.train_pixels is None else min(pixels, self.params.train_pixels)
         check_fits(
-            training_bytes(train_pixels, self.params.channels, self.params.n_conv, data.shape[0]),
+            training_bytes(
+                train_pixels,
+                self.params.channels,
+                self.params.n_conv,
+                data.shape[0],
+                optimizer_slots=2 if self.params.optimizer == "adam" else 1,
+            ),
             self.device,
             f"training on a {data.shape[1]}x{data.shape[2]} image with {self.params.channels} channels",
         )

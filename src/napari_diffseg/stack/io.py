@@ -29,8 +29,8 @@ def open_stack(source: Any) -> Any:
     ----------
     source : array_like, dask array, zarr array, str or path-like
         An array (returned as is), or a path to a ``.zarr`` array, a ``.npy`` file
-        (memory-mapped) or a TIFF file (memory-mapped when uncompressed, otherwise read
-        page by page through tifffile's zarr store).
+        (memory-mapped) or a TIFF file (memory-mapped when uncompressed and the address space
+        allows, otherwise read page by page through tifffile's zarr store).
 
     Raises
     ------
@@ -61,7 +61,7 @@ def open_stack(source: Any) -> Any:
 
         try:
             return tifffile.memmap(path, mode="r")
-        except ValueError:  # compressed or tiled: read page by page instead
+        except (ValueError, OSError, MemoryError):  # compressed, tiled or too large to map: page by page
             import zarr
 
             return zarr.open(tifffile.imread(path, aszarr=True), mode="r")
