@@ -3,21 +3,26 @@
 Pure numpy / scipy / scikit-image / pandas (no torch, no napari), so the napari layer and the
 command line only pass arrays in and write the results out.
 
-How touching objects are split (``split_touching=True``), for every chosen class on its own:
+How objects are made, for every chosen class on its own (``r`` is the typical radius):
 
-1. the class mask is cleaned: holes smaller than the typical object are filled
-   (``fill_holes``), connected components (face connectivity) smaller than ``min_size`` are
-   dropped;
-2. the *typical radius* is read off the data: for every connected component, the radius of
-   its largest inscribed disc (the maximum of the Euclidean distance transform, in physical
-   units with ``spacing``); their median, weighted by component area, is the typical radius
-   ``r`` (clumps of touching objects still give the radius of one object, specks weigh little);
-3. seeds are the local maxima of the distance transform smoothed over ``r / 4`` (plus the
-   image's smoothed intensity when ``image`` is given), at least ``0.6 r`` apart and at least
-   ``r / 5`` above the surrounding saddle (h-maxima), one per component at least;
-4. a seeded watershed of that surface, inside the mask, gives the objects; an object smaller
-   than ``min_size`` that touches another is merged into it (its seed is removed and the
-   watershed rerun).
+1. the *typical radius* ``r`` is read off the data: (d + 1) times the mean distance of the
+   class's pixels to the background (Euclidean distance transform, in physical units with
+   ``spacing``; d = 2 or 3 dimensions). That is exactly r for discs (balls) of radius r, and
+   it stays close for clumps of touching objects and for a mix of sizes, where specks weigh
+   little because every pixel counts once;
+2. the class mask is cleaned (``fill_holes``: holes under 5 % of a disc of radius ``r`` are
+   filled); connected components (face connectivity) smaller than ``min_size`` are dropped;
+3. with ``split_touching``, seeds are the local maxima of the distance transform smoothed over
+   ``r / 4`` (divided by ``r``, plus the image's normalised, smoothed intensity when ``image``
+   is given), at least ``0.45 r`` apart (a minimum distance from the size, not a fixed pixel
+   count), one per component at least; a seeded watershed of that surface, inside the mask,
+   gives the objects. An object smaller than ``min_size`` that touches another is merged into it
+   (its seed is removed and the watershed rerun); one that cannot be merged is dropped;
+4. with ``image`` and ``refine_boundaries``, each object's boundary moves to the strongest
+   intensity edge near it: a watershed of the gradient magnitude (image smoothed over
+   ``0.15 r``), seeded by the objects' cores (deeper than ``0.4 r``) and by the background
+   farther than ``r`` from every object;
+5. ``fill_holes``: every hole enclosed by a single object is filled (gaps between objects stay).
 
 All lengths scale with ``r``, so the same call works for 10-pixel and 100-pixel nuclei.
 """
@@ -33,7 +38,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-# Tuned on the 40x DAPI tissue nuclei (see docs/benchmarks.md), as fractions of the typical radius.
+# Fractions of the typical radius, tuned on the 40x DAPI tissue nuclei (benchmarks/objects.py).
 SMOOTHING = 0.25
 MIN_DISTANCE = 0.45
 # Default ``min_size``: this fraction of the area (volume) of a disc (ball) of the typical radius.
@@ -127,10 +132,11 @@ def split_instances(
     min_size : float, optional
         Smallest object area (volume for 3D objects), in pixels, or in physical units with
         ``spacing``. Smaller isolated components are dropped, smaller pieces of a split are
-        merged into their neighbour. Default: a quarter of the area of a disc (volume of a ball)
-        of the typical radius measured on the data; 0 keeps everything.
+        merged into their neighbour. Default: a tenth of the area of a disc (volume of a ball)
+        of the typical radius measured on the data (see the module notes); 0 keeps everything.
     fill_holes : bool
-        Fill holes in objects (holes smaller than the typical object area).
+        Fill small holes in the class before splitting and every hole enclosed by a single
+        object after it (gaps between touching objects stay background).
     spacing : sequence of float, optional
         Pixel size per axis of ``labels`` (e.g. a napari layer's ``scale``), for 3D objects and
         for ``min_size`` / ``radius`` in physical units. Default: 1 per axis.
@@ -142,7 +148,7 @@ def split_instances(
         measured (see the module notes).
     refine_boundaries : bool
         With ``image``: move each object's boundary to the strongest intensity edge within
-        half the typical radius of it (a marker-controlled watershed of the image gradient,
+        the typical radius of it (a marker-controlled watershed of the image gradient,
         seeded by the objects' cores and by the background far from them). This corrects a
         class boundary that is a little too wide or too tight, so the objects' union may differ
         from the chosen classes near their edges.
