@@ -17,6 +17,8 @@ _LAZY = {
     "Params": "napari_diffseg.params",
     "PRESETS": "napari_diffseg.params",
     "segment_stack": "napari_diffseg.stack",
+    "split_instances": "napari_diffseg.objects",
+    "measure_objects": "napari_diffseg.objects",
 }
 
 __all__ = ["__version__", *_LAZY]

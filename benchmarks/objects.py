@@ -1,0 +1,304 @@
+"""Objects from classes: ``python -m benchmarks.objects [--sets ...] [--seeds 0,1,2,3] [--limit N]``.
+
+Protocol, per image and seed: five short strokes inside random nuclei (id 1) and five in the
+background (id 2), drawn from the ground truth (``datasets.nuclei_scribbles``); ours is
+``napari_diffseg.segment(image, strokes, seed=seed, threads=1)`` then
+``split_instances(labels, classes=[1], image=image)``. Peers in the same run: Otsu + connected
+components and Otsu + distance-transform watershed (both grid-searched on the 40x tissue images,
+``--tune-peers``), scikit-image's trainable segmentation (random forest) on the same strokes +
+components; also components of our class 1 (the step before objects) and ``split_instances`` on
+the true foreground (how far the foreground limits the objects). Scores: instance F1 at IoU 0.5
+(one-to-one matching, ``match``), mean IoU of the matched pairs, foreground IoU; CPU seconds per
+megapixel of ``split_instances`` + ``measure_objects`` beside Otsu + watershed + ``measure_objects``.
+Sets: the DAPI tissue nuclei at 40x (tuning), at 20x and 63x (held back), and nuclei2d. Results
+go to ``results/objects.json`` and ``results/objects.md``; segmentations are cached in ``out/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import baselines
+from benchmarks.datasets import DATA_ROOT, nuclei_scribbles
+
+OUT = Path(__file__).resolve().parent / "out" / "objects"
+TISSUE = DATA_ROOT / "nuclei_dapi_tissue"
+SETS = ("tissue40x", "tissue20x63x", "nuclei2d")
+
+
+def set_names(name: str) -> list[str]:
+    """Image names of one set, sorted."""
+    if name == "nuclei2d":
+        return ["nuclei2d"] if (DATA_ROOT / "nuclei2d").is_dir() else []
+    tags = ("_40x_",) if name == "tissue40x" else ("_20x_", "_63x_")
+    folder = TISSUE / "images"
+    return sorted(p.name for p in folder.glob("*.tif") if any(t in p.name for t in tags)) if folder.is_dir() else []
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(image, instance truth) of one image."""
+    import tifffile
+
+    if name == "nuclei2d":
+        return tifffile.imread(DATA_ROOT / "nuclei2d" / "img2d.tif"), tifffile.imread(
+            DATA_ROOT / "nuclei2d" / "mask2d.tif"
+        )
+    return tifffile.imread(TISSUE / "images" / name), tifffile.imread(TISSUE / "labels" / name)
+
+
+def strokes(truth: np.ndarray, seed: int) -> np.ndarray:
+    """Five short strokes in nuclei (id 1) and five in the background (id 2)."""
+    return nuclei_scribbles(truth, n_nuclei=5, n_background=5, seed=seed)
+
+
+def predictions(name: str, seed: int) -> dict[str, np.ndarray]:
+    """Class maps of ours and of the random forest on one image and seed (cached in ``out/``)."""
+    path = OUT / f"{Path(name).stem}_s{seed}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return dict(cached)
+    import napari_diffseg
+
+    image, truth = load(name)
+    scribbles = strokes(truth, seed)
+    start = time.perf_counter()
+    ours = napari_diffseg.segment(image, scribbles, seed=seed, threads=1)
+    seconds = time.perf_counter() - start
+    forest = baselines.random_forest(image, scribbles)
+    out = {"ours": ours.astype(np.uint8), "forest": forest.astype(np.uint8), "seconds": np.float64(seconds)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npz")
+    np.savez_compressed(partial, **out)
+    partial.replace(path)
+    return out
+
+
+def match(prediction: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Match predicted to true instances one to one (maximum total IoU, pairs above ``threshold``).
+
+    Parameters
+    ----------
+    prediction, truth : numpy.ndarray
+        Integer instance labels of the same shape, 0 = background (ids need not be consecutive).
+
+    Returns
+    -------
+    dict
+        ``tp``, ``n_pred``, ``n_true``, ``f1`` (1.0 when both are empty) and ``iou_sum`` (sum of
+        the matched pairs' IoUs).
+    """
+    from scipy.optimize import linear_sum_assignment
+    from skimage.segmentation import relabel_sequential
+
+    prediction = relabel_sequential(np.asarray(prediction))[0].astype(np.int64)
+    truth = relabel_sequential(np.asarray(truth))[0].astype(np.int64)
+    n_pr, n_gt = int(prediction.max()), int(truth.max())
+    joint = np.bincount(truth.ravel() * (n_pr + 1) + prediction.ravel(), minlength=(n_gt + 1) * (n_pr + 1))
+    joint = joint.reshape(n_gt + 1, n_pr + 1)
+    intersection = joint[1:, 1:]
+    union = joint[1:, :].sum(1, keepdims=True) + joint[:, 1:].sum(0, keepdims=True) - intersection
+    iou = intersection / np.maximum(union, 1)
+    rows, cols = linear_sum_assignment(-iou) if iou.size else (np.array([], int), np.array([], int))
+    matched = iou[rows, cols]
+    matched = matched[matched > threshold]
+    tp = int(matched.size)
+    f1 = 2 * tp / (n_pr + n_gt) if n_pr + n_gt else 1.0
+    return {"tp": tp, "n_pred": n_pr, "n_true": n_gt, "f1": f1, "iou_sum": float(matched.sum())}
+
+
+def otsu_mask(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Otsu's threshold of the image smoothed over ``sigma`` pixels (0: unsmoothed)."""
+    from skimage.filters import gaussian, threshold_otsu
+
+    data = gaussian(image.astype(np.float32), sigma) if sigma else image
+    return data > threshold_otsu(data)
+
+
+def components(mask: np.ndarray, min_size: int = 0) -> np.ndarray:
+    """Connected components (4-connected) of ``mask``, those under ``min_size`` pixels dropped."""
+    from skimage.measure import label
+
+    labels = label(mask, connectivity=1)
+    sizes = np.bincount(labels.ravel())
+    return np.where(sizes[labels] >= max(min_size, 1), labels, 0) * (labels > 0)
+
+
+def otsu_watershed(image: np.ndarray, sigma: float, min_distance: int, min_size: int) -> np.ndarray:
+    """The classical pipeline: Otsu mask, holes filled, seeds at distance-transform peaks
+    ``min_distance`` pixels apart, watershed of the negative distance transform, small objects dropped."""
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    mask = ndimage.binary_fill_holes(otsu_mask(image, sigma))
+    parts = components(mask, min_size)
+    distance = ndimage.distance_transform_edt(parts > 0)
+    peaks = peak_local_max(distance, min_distance=min_distance, labels=parts, exclude_border=False)
+    markers = np.zeros(mask.shape, np.int64)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return watershed(-distance, markers, mask=parts > 0)
+
+
+# Peers' parameters, tuned on the 40x tissue images (``--tune-peers``, mean instance F1 over the grid).
+OTSU_GRID = [{"sigma": s, "min_size": m} for s in (0, 1, 2) for m in (0, 20, 50, 100)]
+WATERSHED_GRID = [
+    {"sigma": s, "min_distance": d, "min_size": m}
+    for s in (0, 1, 2)
+    for d in (3, 5, 7, 10, 14, 20, 28)
+    for m in (20, 50)
+]
+OTSU = {"sigma": 1, "min_size": 100}
+WATERSHED = {"sigma": 1, "min_distance": 14, "min_size": 100}
+
+
+def peer_methods(otsu: dict, watershed: dict) -> dict:
+    """Seed-independent classical peers: name -> function(image) -> instances."""
+    return {
+        "Otsu + components": lambda image: components(otsu_mask(image, otsu["sigma"]), otsu["min_size"]),
+        "Otsu + watershed": lambda image: otsu_watershed(image, **watershed),
+    }
+
+
+def tune_peers(names: list[str]) -> dict:
+    """Grid search of the classical peers on ``names`` (mean instance F1 at IoU 0.5)."""
+    items = [load(name) for name in names]
+    results = {}
+    for key, grid, method in (
+        ("otsu", OTSU_GRID, lambda image, p: components(otsu_mask(image, p["sigma"]), p["min_size"])),
+        ("watershed", WATERSHED_GRID, lambda image, p: otsu_watershed(image, **p)),
+    ):
+        scores = [float(np.mean([match(method(image, p), truth)["f1"] for image, truth in items])) for p in grid]
+        results[key] = {
+            "best": grid[int(np.argmax(scores))],
+            "best_f1": max(scores),
+            "grid": list(zip(grid, scores, strict=True)),
+        }
+        print(key, results[key]["best"], round(max(scores), 4), flush=True)
+    return results
+
+
+def evaluate(name: str, seed: int, otsu: dict, watershed: dict) -> dict:
+    """Every method's instance scores on one image and seed, and the time of our object step."""
+    from napari_diffseg.objects import measure_objects, split_instances
+
+    image, truth = load(name)
+    predicted = predictions(name, seed)
+    ours = predicted["ours"]
+    start = time.process_time()
+    instances = split_instances(ours, classes=[1], image=image)
+    measure_objects(instances, image, labels=ours)
+    seconds = time.process_time() - start
+    start = time.process_time()
+    classical = otsu_watershed(image, **watershed)
+    measure_objects(classical, image)
+    peer_seconds = time.process_time() - start
+    methods = {
+        "ours: split_instances": instances,
+        "ours: components": components(ours == 1),
+        "random forest + components": components(predicted["forest"] == 1),
+        "Otsu + components": peer_methods(otsu, watershed)["Otsu + components"](image),
+        "Otsu + watershed": classical,
+        "split_instances on the true foreground": split_instances(truth > 0, image=image),
+    }
+    from benchmarks.metric import foreground_iou
+
+    row = {
+        "image": name,
+        "seed": seed,
+        "megapixels": truth.size / 1e6,
+        "seconds": seconds,
+        "peer_seconds": peer_seconds,
+    }
+    row["segment_seconds"] = float(predicted["seconds"])
+    row["fg IoU ours: segment class 1"] = foreground_iou(ours == 1, truth, None)
+    for method, labels in methods.items():
+        row[method] = match(labels, truth) | {"fg_iou": foreground_iou(labels > 0, truth, None)}
+    return row
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per method: mean F1 over images, pooled mean matched IoU, mean fg IoU."""
+    methods = [key for key, value in rows[0].items() if isinstance(value, dict)]
+    out = {}
+    for method in methods:
+        scores = [row[method] for row in rows]
+        tp = sum(s["tp"] for s in scores)
+        out[method] = {
+            "f1": float(np.mean([s["f1"] for s in scores])),
+            "matched_iou": sum(s["iou_sum"] for s in scores) / tp if tp else 0.0,
+            "fg_iou": float(np.mean([s["fg_iou"] for s in scores])),
+        }
+    out["fg IoU ours: segment class 1"] = float(np.mean([row["fg IoU ours: segment class 1"] for row in rows]))
+    per_mp = [row["seconds"] / row["megapixels"] for row in rows]
+    peer_per_mp = [row["peer_seconds"] / row["megapixels"] for row in rows]
+    out["s_per_megapixel"] = float(np.median(per_mp))
+    out["peer_s_per_megapixel"] = float(np.median(peer_per_mp))
+    out["n_images"] = len({row["image"] for row in rows})
+    return out
+
+
+def markdown(results: dict) -> str:
+    """The results as a Markdown table: one row per set and seed, one column per method."""
+    lines = []
+    for set_name, by_seed in results["sets"].items():
+        methods = [m for m, v in next(iter(by_seed.values())).items() if isinstance(v, dict)]
+        lines += [f"### {set_name}", "", "instance F1 at IoU 0.5 / mean matched IoU / fg IoU, mean over images", ""]
+        lines += ["| seed | images | " + " | ".join(methods) + " | s/MP objects (Otsu + watershed) |"]
+        lines += ["|---" * (len(methods) + 3) + "|"]
+        for seed, summary in by_seed.items():
+            cells = [
+                f"{summary[m]['f1']:.3f} / {summary[m]['matched_iou']:.3f} / {summary[m]['fg_iou']:.3f}"
+                for m in methods
+            ]
+            timing = f"{summary['s_per_megapixel']:.3f} ({summary['peer_s_per_megapixel']:.3f})"
+            lines += [f"| {seed} | {summary['n_images']} | " + " | ".join(cells) + f" | {timing} |"]
+        lines += [""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
+    parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated stroke and training seeds")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images per set (every k-th)")
+    parser.add_argument("--cached-only", action="store_true", help="score only images whose predictions are in out/")
+    parser.add_argument("--tune-peers", action="store_true", help="grid-search the classical peers on the 40x images")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "objects.json"))
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    if not set_names("nuclei2d") and not set_names("tissue40x"):
+        raise SystemExit("the development nuclei data are absent: nothing to score")
+    otsu, watershed = OTSU, WATERSHED
+    tuning = None
+    if args.tune_peers:
+        tuning = tune_peers(set_names("tissue40x"))
+        otsu, watershed = tuning["otsu"]["best"], tuning["watershed"]["best"]
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.exists() else {}
+    results |= {"otsu": otsu, "watershed": watershed, "protocol": "5 strokes in nuclei (id 1), 5 in background (id 2)"}
+    if tuning:
+        results["peer_tuning"] = tuning
+    results.setdefault("sets", {})
+    for set_name in args.sets.split(","):
+        names = set_names(set_name)
+        if args.limit and len(names) > args.limit:
+            names = names[:: int(np.ceil(len(names) / args.limit))]
+        for seed in (int(s) for s in args.seeds.split(",")):
+            todo = [n for n in names if not args.cached_only or (OUT / f"{Path(n).stem}_s{seed}.npz").exists()]
+            rows = [evaluate(name, seed, otsu, watershed) for name in todo]
+            results["sets"].setdefault(set_name, {})[str(seed)] = summarise(rows)
+            print(set_name, seed, json.dumps(results["sets"][set_name][str(seed)]), flush=True)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(results, indent=1))
+            out_path.with_suffix(".md").write_text(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Objects from classes: splitting touching objects, size filter, units, 3D linking, measurements."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_diffseg.objects import measure_objects, object_classes, split_instances, split_slices
+
+
+def touching_discs(radius: float, rows: int, cols: int, *, seed: int = 0) -> tuple[np.ndarray, int]:
+    """A grid of discs (radii 0.9-1.15 ``radius``, centres ``2 radius`` apart): many touch or overlap."""
+    rng = np.random.default_rng(seed)
+    step = 2 * radius
+    shape = (int(step * rows + 2 * radius), int(step * cols + 2 * radius))
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    mask = np.zeros(shape, bool)
+    for i in range(rows):
+        for j in range(cols):
+            cy, cx = (np.array([i, j]) + 1) * step + rng.uniform(-0.1, 0.1, 2) * radius
+            mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < (radius * rng.uniform(0.9, 1.15)) ** 2
+    return mask, rows * cols
+
+
+def disc(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < radius**2
+
+
+@pytest.mark.parametrize(("radius", "rows", "cols"), [(5, 10, 10), (12, 6, 9), (40, 4, 5)])
+def test_touching_discs_are_counted_within_two_percent(radius, rows, cols):
+    mask, count = touching_discs(radius, rows, cols)
+    assert split_instances(mask, split_touching=False).max() < count / 2  # they do touch
+    instances = split_instances(mask)
+    assert instances.dtype == np.uint32 and instances.shape == mask.shape
+    assert abs(int(instances.max()) - count) <= max(1, 0.02 * count)
+    assert np.array_equal(np.unique(instances), np.arange(instances.max() + 1))  # ids 1..n
+    assert np.array_equal(instances > 0, mask)  # every object pixel kept, none added
+
+
+def test_segment_style_labels_and_intensity_image():
+    mask, count = touching_discs(8, 6, 6)
+    mask = np.pad(mask, 30)
+    rng = np.random.default_rng(1)
+    image = (mask * 200 + rng.normal(40, 15, mask.shape)).astype(np.float32)
+    labels = np.where(mask, 3, 7).astype(np.uint16)  # no 0: the smaller class is the objects
+    assert object_classes(labels) == [3]
+    instances = split_instances(labels, image=image)
+    assert abs(int(instances.max()) - count) <= 1
+    union = instances > 0  # boundaries follow the image's edges; small gaps enclosed by discs may close
+    assert (union & mask).sum() / (union | mask).sum() > 0.8
+
+
+def test_boundaries_move_to_the_image_edges():
+    shape = (96, 160)
+    truth = disc(shape, (48, 50), 20) | disc(shape, (48, 88), 20)
+    grown = disc(shape, (48, 50), 24) | disc(shape, (48, 88), 24)  # a class boundary 4 px too wide
+    image = np.where(truth, 1000.0, 100.0)
+
+    def iou(a, b):
+        return (a & b).sum() / (a | b).sum()
+
+    plain = split_instances(grown, image=image, refine_boundaries=False)
+    snapped = split_instances(grown, image=image)
+    assert plain.max() == snapped.max() == 2
+    assert iou(plain > 0, truth) < 0.85 < 0.95 < iou(snapped > 0, truth)
+
+
+def test_size_filter_default_explicit_and_off():
+    shape = (80, 120)
+    labels = np.zeros(shape, np.uint8)
+    labels[disc(shape, (40, 30), 12)] = 1
+    labels[disc(shape, (40, 80), 6)] = 1
+    labels[10:12, 100:102] = 1  # a 4-pixel speck
+    assert split_instances(labels).max() == 2  # speck dropped by the default (derived from sizes)
+    assert split_instances(labels, min_size=0).max() == 3
+    kept = split_instances(labels, min_size=200)
+    assert kept.max() == 1 and kept[40, 30] == 1
+    with pytest.raises(ValueError, match="min_size"):
+        split_instances(labels, min_size=-1)
+
+
+def test_physical_units_from_spacing():
+    mask, count = touching_discs(10, 3, 4)
+    pixels = split_instances(mask)
+    scaled = split_instances(mask, spacing=(0.25, 0.25))
+    assert np.array_equal(pixels, scaled)  # the typical size is measured in the same units
+    table = measure_objects(scaled, spacing=(0.25, 0.25), unit="um")
+    assert len(table) == count and table.attrs["unit"] == "um"
+    np.testing.assert_allclose(table["area_um2"], table["num_pixels"] * 0.0625)
+    np.testing.assert_allclose(table["equivalent_diameter_um"], 2 * np.sqrt(table["area_um2"] / np.pi))
+    in_pixels = measure_objects(pixels)
+    np.testing.assert_allclose(table["centroid_x_um"], in_pixels["centroid_x_px"] * 0.25)
+    # min_size in physical units: 30 um2 = 480 pixels at 0.25 um drops every disc (about 314 pixels)
+    assert split_instances(mask, spacing=(0.25, 0.25), min_size=30).max() == 0
+
+
+def balls_stack(z_spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two touching balls of radius 12 (physical units), sampled every ``z_spacing`` along z."""
+    zz = np.arange(0, 36, z_spacing)[:, None, None]
+    yy, xx = np.mgrid[:40, :64]
+    yy, xx = yy[None], xx[None]
+    first = (zz - 18) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 < 144
+    second = (zz - 18) ** 2 + (yy - 20) ** 2 + (xx - 42) ** 2 < 144
+    return first, second
+
+
+def test_objects_linked_across_slices_with_anisotropic_spacing():
+    first, second = balls_stack(3.0)
+    labels = (first | second).astype(np.uint8)
+    linked = split_instances(labels, per_slice=False, spacing=(3.0, 1.0, 1.0))
+    assert linked.max() == 2
+    inside_first, inside_second = np.bincount(linked[first], minlength=3), np.bincount(linked[second], minlength=3)
+    assert inside_first.argmax() != inside_second.argmax()
+    assert inside_first.max() > 0.97 * first.sum() and inside_second.max() > 0.97 * second.sum()
+    table = measure_objects(linked, spacing=(3.0, 1.0, 1.0))
+    assert len(table) == 2 and "volume_unit3" in table and "eccentricity" not in table
+    np.testing.assert_allclose(table["volume_unit3"], table["num_pixels"] * 3.0)
+    np.testing.assert_allclose(table["volume_unit3"], 4 / 3 * np.pi * 12**3, rtol=0.15)
+
+
+def test_per_slice_objects_and_the_slice_generator():
+    first, second = balls_stack(3.0)
+    labels = (first | second).astype(np.uint8)
+    per_slice = split_instances(labels, spacing=(3.0, 1.0, 1.0))
+    n_planes = int((first | second).any(axis=(1, 2)).sum())
+    assert per_slice.max() == 2 * n_planes  # two 2D objects in every non-empty slice, ids unique
+    assert all(len(np.unique(plane[plane > 0])) in (0, 2) for plane in per_slice)
+    yielded = list(split_slices(labels, spacing=(3.0, 1.0, 1.0)))
+    assert [item.index for item in yielded] == list(range(labels.shape[0]))
+    assert np.array_equal(np.stack([item.instances for item in yielded]), per_slice)
+    assert sum(item.n_objects for item in yielded) == per_slice.max()
+    table = measure_objects(per_slice, labels=labels)
+    assert len(table) == per_slice.max() and "slice" in table and "eccentricity" in table
+    assert set(table["slice"]) == set(np.flatnonzero((first | second).any(axis=(1, 2))))
+
+
+def test_measurements_per_channel_and_class():
+    shape = (60, 100)
+    labels = np.zeros(shape, np.uint8)
+    labels[disc(shape, (30, 25), 10)] = 2
+    labels[disc(shape, (30, 70), 15)] = 3
+    image = np.zeros((*shape, 2), np.float32)
+    image[..., 0] = np.where(labels == 2, 10.0, 1.0)
+    image[..., 1] = np.where(labels == 3, 5.0, 0.5)
+    instances = split_instances(labels, image=image)  # classes None: every positive id
+    assert instances.max() == 2
+    table = measure_objects(instances, image, labels=labels)
+    assert list(table["label"]) == [1, 2] and list(table["class"]) == [2, 3]
+    first = table.iloc[0]
+    assert first["intensity_mean_ch0"] == pytest.approx(10.0) and first["intensity_max_ch1"] == pytest.approx(0.5)
+    np.testing.assert_allclose(table["intensity_sum_ch0"], table["intensity_mean_ch0"] * table["num_pixels"])
+    expected = {"area_px2", "centroid_y_px", "bbox_min_y", "bbox_max_x", "eccentricity", "solidity"}
+    assert expected <= set(table.columns)
+    assert table.loc[0, "bbox_min_y"] == 21 and table.loc[0, "bbox_max_y"] == 40
+    assert table["eccentricity"].max() < 0.3 and table["solidity"].min() > 0.9
+    gray = measure_objects(instances, image[..., 0])
+    assert {"intensity_mean", "intensity_max", "intensity_sum"} <= set(gray.columns)
+    empty = measure_objects(np.zeros(shape, np.uint32), image)
+    assert len(empty) == 0 and "intensity_mean_ch1" in empty
+
+
+def test_inputs_are_not_modified():
+    mask, _ = touching_discs(8, 3, 3)
+    labels = np.where(mask, 1, 2).astype(np.uint16)
+    image = np.where(mask, 5.0, 1.0)
+    labels_copy, image_copy = labels.copy(), image.copy()
+    instances = split_instances(labels, image=image)
+    instances_copy = instances.copy()
+    measure_objects(instances, image, labels=labels, spacing=(2.0, 2.0))
+    assert np.array_equal(labels, labels_copy) and np.array_equal(image, image_copy)
+    assert np.array_equal(instances, instances_copy)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: split_instances(np.zeros((8, 8), float)), "integer label image"),
+        (lambda: split_instances(np.zeros((2, 2, 8, 8), np.uint8)), r"2D \(H, W\) or a stack"),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), classes=[4]), "no pixel of labels has id 4"),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), classes=[0]), "must not contain 0"),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), image=np.ones((8, 9))), "does not fit labels"),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), spacing=(1, 0)), "spacing="),
+        (lambda: split_instances(np.arange(64).reshape(8, 8) % 3 + 1), "pass classes="),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), radius=0), "radius="),
+        (lambda: measure_objects(np.ones((8, 8), np.uint8), labels=np.ones((4, 4))), "labels of shape"),
+        (lambda: measure_objects(np.ones((8, 8), np.uint8), spacing=(1, 1, 1)), "spacing="),
+        (lambda: list(split_slices(np.ones((8, 8), np.uint8))), "needs an"),
+    ],
+)
+def test_errors_name_the_parameter(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_benchmark_matching_is_one_to_one():
+    from benchmarks.objects import match
+
+    truth = np.zeros((20, 40), np.uint16)
+    truth[2:10, 2:10] = 1
+    truth[2:10, 20:30] = 5
+    prediction = np.zeros_like(truth)
+    prediction[2:10, 2:9] = 3  # IoU 7/8 with 1
+    prediction[2:10, 20:24] = 4  # IoU 0.4 with 5: below 0.5
+    prediction[2:10, 24:30] = 6  # IoU 0.6 with 5
+    prediction[15:18, 15:18] = 7  # a false object
+    scores = match(prediction, truth)
+    assert (scores["tp"], scores["n_pred"], scores["n_true"]) == (2, 4, 2)
+    assert scores["f1"] == pytest.approx(2 * 2 / 6)
+    assert scores["iou_sum"] == pytest.approx(7 / 8 + 0.6)
+    assert match(truth, truth)["f1"] == 1.0 and match(np.zeros_like(truth), np.zeros_like(truth))["f1"] == 1.0
