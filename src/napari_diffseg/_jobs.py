@@ -56,12 +56,22 @@ class Job:
     iterations: int = 0
     stop_reason: str | None = None
     worker: GeneratorWorker | None = None
+    work: tuple[Callable[..., Iterator[Frame]], tuple, dict] | None = None  # frames(*args, **kwargs)
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.shown = self.before.copy()
         self.edited = np.zeros(self.before.shape, dtype=bool)
+
+    def release(self) -> None:
+        """Drop the arrays, layers, model and work this job holds, once its result is written.
+
+        napari keeps a status entry of every worker it ran for the rest of the session, and
+        through it the worker and this job; a released job holds only a few small fields.
+        """
+        self.before = self.shown = self.edited = self.result = None  # type: ignore[assignment]
+        self.images, self.scribbles, self.work, self.worker = (), None, None, None
 
     @property
     def layers(self) -> tuple:
@@ -149,7 +159,7 @@ class JobRunner:
         output = _layers.output_layer(self._viewer, images[0])
         before = _layers.read_plane(output, key).copy()
         pbar = progress_bar(total=total, desc=f"napari-diffseg {kind} {images[0].name!r}")
-        job = Job(kind, images, output, key, before, pbar, scribbles=scribbles)
+        job = Job(kind, images, output, key, before, pbar, scribbles=scribbles, work=(frames, args, kwargs))
         self._notify_replaced_edits(job)
         self._job = job
         handlers = {
@@ -157,7 +167,7 @@ class JobRunner:
             "errored": functools.partial(self._on_error, job),  # replaces the default re-raise
             "finished": functools.partial(self._finish, job),
         }
-        job.worker = create_worker(_until_stopped, job, frames, *args, _start_thread=False, _connect=handlers, **kwargs)
+        job.worker = create_worker(_until_stopped, job, _start_thread=False, _connect=handlers)
         job.worker.start()
 
     def cancel(self, reason: str) -> bool:
@@ -178,6 +188,8 @@ class JobRunner:
             job.done.wait(timeout)
 
     def _on_frame(self, job: Job, frame: Frame) -> None:
+        if job.before is None:  # a frame queued before the job ended and was released
+            return
         if frame.model is not None:
             self._on_model(frame.model)
         if frame.progress is not None:
@@ -188,6 +200,8 @@ class JobRunner:
             else:
                 job.pbar.update(p.iteration - job.pbar.n)
                 job.pbar.set_description(f"{job.kind}: {p.n_labels} labels, loss {p.loss:.3f}")
+        if job.before is None:  # the job ended while this frame was handled (events ran meanwhile)
+            return
         if frame.final:
             job.result = job.shown.copy() if frame.labels is None else frame.labels
             job.pbar.update(job.pbar.total - job.pbar.n)
@@ -221,6 +235,7 @@ class JobRunner:
         job.pbar.close()
         self._job = None
         message = self._write_result(job)
+        job.release()
         if not self.closed:
             self._on_idle(message)
 
@@ -258,8 +273,10 @@ class JobRunner:
             )
 
 
-def _until_stopped(job: Job, frames: Callable[..., Iterator[Frame]], *args: Any, **kwargs: Any) -> Iterator[Frame]:
-    """The frames of a job until ``job.stop`` is set; sets ``job.done`` however it ends."""
+def _until_stopped(job: Job) -> Iterator[Frame]:
+    """The frames of a job (``job.work``) until ``job.stop`` is set; sets ``job.done`` however it ends."""
+    assert job.work is not None
+    frames, args, kwargs = job.work
     try:
         with contextlib.closing(frames(*args, **kwargs)) as steps:
             for frame in steps:
