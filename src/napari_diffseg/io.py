@@ -133,11 +133,20 @@ def read_scribbles(path: str | os.PathLike, file_format: str = "napari") -> np.n
     -------
     numpy.ndarray
         napari-style scribbles.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For a file that is not a single-channel image, or an unknown ``file_format``.
     """
     from .preprocess import reference_scribbles
 
     if file_format not in ("napari", "reference"):
         raise ValueError(f"unknown scribble format {file_format!r}; choose napari or reference")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"scribbles file {os.fspath(path)!r} does not exist")
     data = read_image(path).data
     if data.ndim != 2:
         raise ValueError(
