@@ -18,6 +18,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + (".jpg", ".jpeg")
 LABEL_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES
+ZARR_SUFFIX = ".zarr"
+STACK_SUFFIXES = (ZARR_SUFFIX, ".npy", *TIFF_SUFFIXES)  # stacks read lazily (napari_diffseg.stack.io)
 
 # Micrometres per unit, for the units of TIFF resolution tags and ImageJ metadata.
 _MICROMETRES = {

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import IMAGE_SUFFIXES
+from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES, ZARR_SUFFIX
 from ..params import STACK_MODES
-from ..stack.io import STACK_SUFFIXES, ZARR_SUFFIX
 from .bars import StackBar, bars_disabled
 from .options import add_training_options, int_list, training_overrides
 from .outputs import add_output_option, check_folder_files

@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import TIFF_SUFFIXES
+from ..io import STACK_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIX
 
-ZARR_SUFFIX = ".zarr"
-STACK_SUFFIXES = (ZARR_SUFFIX, ".npy", *TIFF_SUFFIXES)
 PROGRESS_KEY = "napari_diffseg"
 
 
