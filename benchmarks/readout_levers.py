@@ -72,7 +72,7 @@ def main() -> None:
     variants = args.variants.split(",")
     items = datasets.load_voc_foreground() + datasets.load_nuclei()
     if not items:
-        sys.exit("../shared/data is absent: nothing to benchmark")
+        sys.exit("no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): nothing to benchmark")
     scores = {v: {"before": [], "refit": [], "after": [], "photos before": []} for v in variants}
     for seed in (int(s) for s in args.seeds.split(",")):
         for item in items:
