@@ -324,6 +324,7 @@ class SegmentationWidget(Container):
 def _section(*panels: Any, labels: bool) -> Container:
     """One column of the panels' controls (``labels``: with their captions in a column of their own)."""
     widgets = [control for panel in panels for control in panel.controls]
-    section = Container(widgets=widgets, labels=labels)
+    section = Container(labels=labels)
     section.margins = (0, 0, 0, 0)
+    section.extend(widgets)  # after construction, so that the captions get one width
     return section
