@@ -114,7 +114,7 @@ def test_all_slices_shows_training_then_slices(make_napari_viewer, qtbot):
     assert widget.status.value == "Segmenting all 3 slices of 'stack'…"
     wait_idle(widget, qtbot)
     assert any(f.startswith("Training: iteration 1 of 4 · ") for f in figures), figures
-    assert figures[-1] == "Labelled 3 of 3 slices"
+    assert figures[-1] == "Labelled 3 of 3 slices", figures
     n_labels = np.unique(viewer.layers["stack segmentation"].data).size
     pattern = rf"{n_labels} labels? in 3 slices after \d+ iterations? \(\d+\.\d s\) in 'stack segmentation'"
     assert re.fullmatch(pattern, widget.status.value), widget.status.value

@@ -8,6 +8,7 @@ there, and writes the result as one undo step. :class:`JobView` is its read-only
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -71,6 +72,10 @@ class Job:
     slices_done: int = 0
     stop_reason: str | None = None
     worker: GeneratorWorker | None = None
+    pending: collections.deque = field(default_factory=collections.deque)  # frames not handled yet
+    handling: bool = False  # a frame is being handled
+    finished: bool = False  # the worker has ended
+    ended: bool = False  # its result is written
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -185,7 +190,7 @@ class JobRunner:
         handlers = {
             "yielded": functools.partial(self._on_frame, job),
             "errored": functools.partial(self._on_error, job),  # replaces the default re-raise
-            "finished": functools.partial(self._finish, job),
+            "finished": functools.partial(self._on_finished, job),
         }
         job.worker = create_worker(_until_stopped, job, frames, *args, _start_thread=False, _connect=handlers, **kwargs)
         job.worker.start()
@@ -208,6 +213,29 @@ class JobRunner:
             job.done.wait(timeout)
 
     def _on_frame(self, job: Job, frame: Frame) -> None:
+        """Handle the worker's frames (and then its end) in order.
+
+        napari's activity dock processes Qt events while it updates its bar, so the next
+        frame, or the end, may arrive while one is being handled: they wait their turn.
+        """
+        job.pending.append(frame)
+        if job.handling:
+            return
+        job.handling = True
+        try:
+            while job.pending:
+                self._handle_frame(job, job.pending.popleft())
+        finally:
+            job.handling = False
+        if job.finished:
+            self._finish(job)
+
+    def _on_finished(self, job: Job) -> None:
+        job.finished = True
+        if not job.handling:
+            self._finish(job)
+
+    def _handle_frame(self, job: Job, frame: Frame) -> None:
         if frame.model is not None:
             self._on_model(frame.model)
         if frame.progress is not None:
@@ -229,14 +257,14 @@ class JobRunner:
 
     def _report(self, job: Job, done: int, total: int, figures: str) -> None:
         """Show progress in the widget and in napari's activity dock."""
+        if figures:
+            if not self.closed:
+                self._reporter.report(done, total, figures)
+            job.pbar.set_description(f"napari-diffseg: {figures}")
         if job.pbar.total != total:  # All slices: training iterations, then slices
             job.pbar.total = total
             job.pbar.n = 0
         job.pbar.update(done - job.pbar.n)
-        if figures:
-            job.pbar.set_description(f"napari-diffseg: {figures}")
-            if not self.closed:
-                self._reporter.report(done, total, figures)
 
     def _keep_edits(self, job: Job, labels: np.ndarray, where: tuple = ()) -> np.ndarray:
         """Labels with the pixels the user painted in the output during the run left as painted.
@@ -258,6 +286,9 @@ class JobRunner:
 
     def _finish(self, job: Job) -> None:
         """Write the result (or the last preview, if cancelled) as one undo step; report the end."""
+        if job.ended:
+            return
+        job.ended = True
         job.pbar.close()
         self._job = None
         message = self._write_result(job)
