@@ -193,7 +193,9 @@ class JobRunner:
         before = _layers.read_plane(output, key).copy()
         pbar = progress_bar(total=total, desc=f"napari-diffseg: {_messages.ACTIONS[kind]} {images[0].name!r}")
         n_slices = total if kind == ALL_SLICES_KIND else 0
-        job = Job(kind, images, output, key, before, pbar, scribbles=scribbles, n_slices=n_slices, work=(frames, args, kwargs))
+        job = Job(
+            kind, images, output, key, before, pbar, scribbles=scribbles, n_slices=n_slices, work=(frames, args, kwargs)
+        )
         self._notify_replaced_edits(job)
         self._job = job
         self._reporter.begin(_messages.starting(kind, images[0].name, output.name, key, n_slices), total)
