@@ -21,9 +21,11 @@ MISSING_DATA = (
     f"(docs/benchmarks.md says how to obtain it; point {DATA_ENV} at its folder)"
 )
 
-# BSDS: the 50 dev images sorted by file name; the first 15 are used for tuning the fast
-# preset, the other 35 are held out. The paper preset runs on the first 3 held-out images.
-N_TUNE = 15
+# BSDS: parameters are tuned on the 50 images of the train folder (first 50 of BSDS500's train
+# split) and confirmed once on the 89 images of the val folder (BSDS500's val split), which are
+# not looked at while tuning. The paper preset runs on three of the train images.
+BSDS_TUNE = "bsds500_train"
+BSDS_CONFIRM = "bsds500_val"
 PAPER_SUBSET = ("25098", "26031", "27059")
 
 
@@ -59,27 +61,31 @@ def data_available(root: Path = DATA_ROOT) -> bool:
     return (root / "bsds500_train" / "images").is_dir()
 
 
-def bsds_names(root: Path = DATA_ROOT) -> list[str]:
-    """Ids of the BSDS dev images, sorted by file name (empty when absent)."""
-    folder = root / "bsds500_train" / "images"
-    return sorted(p.stem for p in folder.glob("*.jpg")) if folder.is_dir() else []
+def bsds_names(root: Path = DATA_ROOT, folder: str = BSDS_TUNE) -> list[str]:
+    """Ids of the BSDS images in ``folder``, sorted by file name (empty when absent)."""
+    images = root / folder / "images"
+    return sorted(p.stem for p in images.glob("*.jpg")) if images.is_dir() else []
 
 
 def bsds_split(root: Path = DATA_ROOT) -> tuple[list[str], list[str]]:
-    """(tuning ids, held-out ids)."""
-    names = bsds_names(root)
-    return names[:N_TUNE], names[N_TUNE:]
+    """(tuning ids: the train folder, confirmation ids: the val folder)."""
+    return bsds_names(root, BSDS_TUNE), bsds_names(root, BSDS_CONFIRM)
 
 
 def load_bsds(names: list[str] | tuple[str, ...], root: Path = DATA_ROOT) -> list[BsdsImage]:
-    """Load BSDS images with all their annotations."""
+    """Load BSDS images (from whichever folder holds each id) with all their annotations."""
     from scipy.io import loadmat
     from skimage.io import imread
 
     out = []
     for name in names:
-        image = imread(root / "bsds500_train" / "images" / f"{name}.jpg")
-        cells = loadmat(root / "bsds500_train" / "groundTruth" / f"{name}.mat")["groundTruth"][0]
+        folder = next(
+            (root / f for f in (BSDS_TUNE, BSDS_CONFIRM) if (root / f / "images" / f"{name}.jpg").exists()), None
+        )
+        if folder is None:
+            raise FileNotFoundError(f"BSDS image {name!r} is in neither {BSDS_TUNE} nor {BSDS_CONFIRM}")
+        image = imread(folder / "images" / f"{name}.jpg")
+        cells = loadmat(folder / "groundTruth" / f"{name}.mat")["groundTruth"][0]
         truths = tuple(np.asarray(cell["Segmentation"][0, 0]) for cell in cells)
         out.append(BsdsImage(name, image, truths))
     return out

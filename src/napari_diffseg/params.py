@@ -52,6 +52,10 @@ class Params:
         scribbles, else the number of painted classes (at least 2).
     max_iter : int
         Upper bound on training iterations.
+    unsupervised_max_iter : int or None
+        Upper bound on training iterations when no scribble is painted (``None``: ``max_iter``;
+        otherwise the lower of the two applies). Stopping early keeps the finer clusters that
+        further training merges. Setting ``max_iter`` explicitly (and not this) lifts the bound.
     refine_iter : int
         Upper bound on iterations of a warm-started refinement with edited scribbles.
     refine_pixels : int or None
@@ -71,6 +75,14 @@ class Params:
     min_size : int
         Connected components smaller than this are merged into their neighbours after
         labelling (0 disables it).
+    region_scale : float
+        Without scribbles: after labelling, every region of a fine graph-based
+        over-segmentation of the input (scikit-image's ``felzenszwalb`` with this scale)
+        takes the label most of its pixels have, so that cluster boundaries follow image
+        edges (the superpixel vote of the method's 2018 predecessor, applied once to the
+        final labels; 0 disables it, as in the reference). It applies to the labels of the
+        training image, not to ``Segmenter.predict``, so that the ids a model gives other
+        images (the slices of a stack) stay consistent.
     normalization : {"reference", "percentile"}
         ``"reference"`` divides 8-bit images by 255 like the reference (other dtypes are
         normalised robustly); ``"percentile"`` always stretches the 1-99.8 percentiles.
@@ -107,6 +119,7 @@ class Params:
     scribble_weight: float = 0.5
     min_labels: int | None = None
     max_iter: int = 1000
+    unsupervised_max_iter: int | None = None
     refine_iter: int = 50
     refine_pixels: int | None = None
     refine_lr: float | None = None
@@ -114,6 +127,7 @@ class Params:
     crop_size: int = 128
     smooth_sigma: float = 0.0
     min_size: int = 0
+    region_scale: float = 0.0
     normalization: Normalization = "reference"
     color_space: ColorSpace = "rgb"
     final_forward: FinalForward = "train"
@@ -139,6 +153,7 @@ PRESETS: dict[str, Params] = {
         optimizer="sgd",
         lr=0.1,
         max_iter=30,
+        unsupervised_max_iter=10,
         refine_iter=10,
         refine_pixels=16384,
         refine_lr=0.05,
@@ -148,6 +163,7 @@ PRESETS: dict[str, Params] = {
         color_space="lab",
         final_forward="eval",
         readout="linear",
+        region_scale=25.0,
         threads=None,
     ),
 }
@@ -163,7 +179,7 @@ _CHOICES = {
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
-_NON_NEGATIVE_FLOATS = ("lr", "momentum", "sim_weight", "con_weight", "scribble_weight", "smooth_sigma")
+_NON_NEGATIVE_FLOATS = ("lr", "momentum", "sim_weight", "con_weight", "scribble_weight", "smooth_sigma", "region_scale")
 
 
 SEED_LIMIT = 2**32  # seeds are integers in [0, SEED_LIMIT)
@@ -215,6 +231,12 @@ def _validated(params: Params) -> Params:
         raise ValueError(f"channels must be at least 2; got {params.channels}")
     if params.min_labels is not None and (not _is_int(params.min_labels) or params.min_labels < 1):
         raise ValueError(f"min_labels must be a positive integer or None; got {params.min_labels!r}")
+    if params.unsupervised_max_iter is not None and (
+        not _is_int(params.unsupervised_max_iter) or params.unsupervised_max_iter < 1
+    ):
+        raise ValueError(
+            f"unsupervised_max_iter must be a positive integer or None; got {params.unsupervised_max_iter!r}"
+        )
     for name in ("train_pixels", "refine_pixels"):
         value = getattr(params, name)
         if value is not None and (not _is_int(value) or value < 64):
@@ -264,4 +286,6 @@ def resolve_params(preset: str | Params = "fast", **overrides: Any) -> Params:
         overrides.setdefault("final_forward", "train")
         if overrides["final_forward"] == "train":
             overrides.setdefault("readout", "argmax")
+    if "max_iter" in overrides:
+        overrides.setdefault("unsupervised_max_iter", None)  # an explicit max_iter applies to every run
     return base.replace(**overrides)

@@ -22,6 +22,7 @@ from .params import Params, check_seed, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
 from .readout import Readout, scores
+from .regions import image_regions, majority_vote
 from .training import Trainer
 
 __all__ = ["Progress", "Segmenter", "run"]
@@ -155,9 +156,10 @@ class Segmenter:
     ) -> Iterator[Progress]:
         """Train on ``image`` and yield a :class:`~napari_diffseg.progress.Progress` after every iteration.
 
-        Training stops after ``max_iter`` iterations or once the number of pseudo-labels
-        falls to the floor (``min_labels``). Stop iterating (or ``close()`` the generator)
-        to cancel: the network keeps the weights of the last completed iteration.
+        Training stops after ``max_iter`` iterations (without scribbles: at most
+        ``unsupervised_max_iter``) or once the number of pseudo-labels falls to the floor
+        (``min_labels``). Stop iterating (or ``close()`` the generator) to cancel: the network
+        keeps the weights of the last completed iteration.
 
         Parameters
         ----------
@@ -181,8 +183,11 @@ class Segmenter:
         if not (warm_start and trainer.network is not None):
             trainer.init_network()
         p = self.params
+        max_iter = p.max_iter
+        if self.scribble_ids.size == 0 and p.unsupervised_max_iter is not None:
+            max_iter = min(max_iter, p.unsupervised_max_iter)
         return self._steps(
-            trainer.iterate(p.max_iter, floor=self.min_labels(), stop_at_floor=True, pixels=p.train_pixels, lr=p.lr)
+            trainer.iterate(max_iter, floor=self.min_labels(), stop_at_floor=True, pixels=p.train_pixels, lr=p.lr)
         )
 
     def refine(self, scribbles: np.ndarray | None) -> Iterator[Progress]:
@@ -243,7 +248,10 @@ class Segmenter:
             tiles = self._readout.calibrate(network, image, self.scribbles, self.params)
             pixel_scores = self._readout.tiled_scores(network, image[:1], self.params.n_conv, n_painted, tiles)
         self._readout.calibrated = True
-        return self._readout.label(pixel_scores, self.scribble_ids, self.params, new_table=True)
+        labels = self._readout.label(pixel_scores, self.scribble_ids, self.params, new_table=True)
+        if n_painted == 0 and self.params.region_scale > 0:  # the training image's regions vote
+            labels = majority_vote(labels, image_regions(image[0].cpu().numpy(), self.params.region_scale))
+        return labels
 
     def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """Label another image of the same kind with one forward pass (eval-mode BatchNorm).

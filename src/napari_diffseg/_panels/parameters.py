@@ -82,7 +82,11 @@ class ParameterPanel:
         self.advanced.visible = shown
 
     def parameters(self) -> dict[str, Any]:
-        """Overrides of the preset's :class:`~napari_diffseg.params.Params` set in the widget."""
+        """Overrides of the preset's :class:`~napari_diffseg.params.Params` set in the widget: the
+        fields whose value differs from the preset's (so that the preset's own rules, such as
+        ``unsupervised_max_iter``, apply as in the Python API and the command line)."""
+        preset: Params = PRESETS[self.preset.value]
         values = {field: widget.value for field, widget in self.fields.items()}
         values["min_labels"] = values["min_labels"] or None
-        return {**values, "threads": self.threads.value or None}
+        changed = {field: value for field, value in values.items() if value != getattr(preset, field)}
+        return {**changed, "threads": self.threads.value or None}
