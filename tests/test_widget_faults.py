@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from test_widget import TIMEOUT_MS, notifications, run_and_wait, two_region_image, viewer, widget  # noqa: F401 - fixtures
 
+from benchmarks.soak import history_mb, rss_mb
+
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
@@ -78,26 +80,6 @@ def test_loading_a_folder_as_a_model_says_so(viewer, widget, notifications, tmp_
     assert "is a folder" in notifications["error"][-1]
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise OSError("no VmRSS")
-
-
-def _history_mb(layer) -> float:
-    """Bytes held by a Labels layer's undo history (napari bounds it at 100 steps)."""
-    total = 0
-    for item in layer._undo_history:  # napari keeps no public size of its history
-        for atom in item:
-            arrays = atom if isinstance(atom, tuple) else vars(atom).values()
-            for part in arrays:
-                for array in part if isinstance(part, tuple) else (part,):
-                    total += getattr(array, "nbytes", 0)
-    return total / 2**20
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident memory from /proc")
 def test_thirty_run_refine_cycles_hold_no_memory_beyond_the_undo_history(viewer, widget, qtbot):
@@ -118,7 +100,7 @@ def test_thirty_run_refine_cycles_hold_no_memory_beyond_the_undo_history(viewer,
         scribbles.data[100 + cycle, 10:20] = 1 + cycle % 2  # a new stroke each cycle
         run_and_wait(widget, qtbot, "refine")
         gc.collect()
-        samples.append((_rss_mb(), _history_mb(out)))
+        samples.append((rss_mb(), history_mb(out)))
     (rss_10, history_10), (rss_30, history_30) = samples[9], samples[-1]
     growth = (rss_30 - rss_10) - (history_30 - history_10)
     print(

@@ -6,18 +6,11 @@ import re
 
 import numpy as np
 import pytest
+from test_widget import TIMEOUT_MS
+from test_widget import two_region_image as two_regions
 
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
-
-TIMEOUT_MS = 120_000
-
-
-def two_regions(shape=(32, 40), seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    image = np.zeros(shape, dtype=np.float32)
-    image[..., shape[-1] // 2 :] = 1.0
-    return image + rng.normal(0, 0.05, shape).astype(np.float32)
 
 
 def open_widget(viewer):
