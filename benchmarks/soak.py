@@ -11,6 +11,7 @@ Run under a display (``xvfb-run -a python -m benchmarks.soak --cycles 100``); re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -27,6 +28,15 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise OSError("no VmRSS in /proc/self/status")
+
+
+def trimmed_rss_mb() -> float:
+    """Resident memory after a garbage collection and, on glibc, handing freed heap pages back
+    (``malloc_trim``), so that what remains is memory still in use."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mb()
 
 
 def history_mb(layer) -> float:

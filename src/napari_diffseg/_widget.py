@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from magicgui.widgets import Container
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -23,6 +24,7 @@ from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
 from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, StatusPanel
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
+from .params import Params
 
 if TYPE_CHECKING:
     import napari
@@ -175,7 +177,7 @@ class SegmentationWidget(Container):
         from .params import resolve_params
 
         params = {**self.parameters(), "threads": self._run_threads()}
-        resolve_params(self.preset.value, **params)  # report bad values before starting
+        resolved = resolve_params(self.preset.value, **params)  # report bad values before starting
         common = {"preset": self.preset.value, "seed": self.seed.value, "device": self.device.value}
         key = _layers.plane_key(images[0], self._viewer.dims)
         if self.mode.value == ALL_SLICES:
@@ -190,7 +192,7 @@ class SegmentationWidget(Container):
             train_frames,
             plane,
             scribble_plane,
-            total=params["max_iter"],
+            total=_iterations(resolved, scribble_plane),
             scribbles=scribbles,
             channel_axis=channel_axis,
             params=params,
@@ -328,3 +330,11 @@ def _section(*panels: Any, labels: bool) -> Container:
     section.margins = (0, 0, 0, 0)
     section.extend(widgets)  # after construction, so that the captions get one width
     return section
+
+
+def _iterations(params: Params, scribbles: np.ndarray | None) -> int:
+    """Upper bound on the training iterations of a run (``unsupervised_max_iter`` without strokes)."""
+    painted = scribbles is not None and bool(np.any(scribbles))
+    if painted or params.unsupervised_max_iter is None:
+        return params.max_iter
+    return min(params.max_iter, params.unsupervised_max_iter)
