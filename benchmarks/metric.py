@@ -1,4 +1,4 @@
-"""The paper's segmentation metric, exactly as ``../shared/data/README.md`` defines it.
+"""The paper's segmentation metric, as the paper defines it (protocol in docs/benchmarks.md).
 
 1. split every predicted label into its 4-connected components;
 2. for every ground-truth segment, take the IoU with its best-matching predicted segment;

@@ -11,7 +11,7 @@ iterations and at the end) and ``benchmarks/results/paper_<name>.json`` (iterati
 counts, seconds per iteration), rewritten at every checkpoint so a partial run is usable, and
 ``benchmarks/results/paper_<name>_state.pt`` (weights and SGD momentum at the checkpoint):
 ``--resume`` continues an unfinished run from there, with the same result as an uninterrupted
-one, so the run can be finished across sessions. ``quality.py`` scores the labels with the
+one, so a long run can be finished in several sittings. ``quality.py`` scores the labels with the
 paper's metric.
 """
 

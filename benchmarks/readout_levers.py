@@ -6,7 +6,7 @@ label the image (``before``), add the corrective stroke of ``refine.py`` inside 
 error region, and label again after refitting the readout only (``refit``) and after the
 widget's Refine (training on, then refitting; ``after``). Variants (``--variants``):
 ``argmax`` (the painted channels' argmax), ``lr<l2>`` (logistic regression, L-BFGS, L2 penalty
-``l2`` on the weights; ``lr`` alone: the penalty of the session-2 readout, 0.5 / pixels) and
+``l2`` on the weights; ``lr`` alone: the penalty of the earlier opt-in readout, 0.5 / pixels) and
 ``lda<s>`` (linear discriminant, covariance shrunk by ``s`` towards the identity; ``lda1``
 is the nearest class mean). Prints mean foreground IoUs per variant; the photos' mean
 "before" is the number the random forest (0.591) is compared with.
@@ -72,7 +72,7 @@ def main() -> None:
     variants = args.variants.split(",")
     items = datasets.load_voc_foreground() + datasets.load_nuclei()
     if not items:
-        sys.exit("../shared/data is absent: nothing to benchmark")
+        sys.exit("no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): nothing to benchmark")
     scores = {v: {"before": [], "refit": [], "after": [], "photos before": []} for v in variants}
     for seed in (int(s) for s in args.seeds.split(",")):
         for item in items:

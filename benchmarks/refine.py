@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     items = datasets.load_voc_foreground() + datasets.load_nuclei()
     if not items:
-        sys.exit("../shared/data is absent: nothing to benchmark")
+        sys.exit("no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): nothing to benchmark")
     rows = []
     for seed, item in ((seed, item) for seed in seeds for item in items):
         void = None if item.name == "nuclei2d" else metric.VOID

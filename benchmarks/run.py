@@ -2,7 +2,7 @@
 
 Writes ``benchmarks/results/benchmarks.json`` and ``benchmarks/results/benchmarks.md``
 (``*_quick.*`` with ``--quick``, a seconds-long smoke version on two small inputs, which
-the test suite runs). Data-dependent parts are skipped when ``../shared/data`` is absent.
+the test suite runs). Data-dependent parts are skipped when the benchmark data folder is absent (see ``datasets``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def quality_tables(quick: bool) -> list[dict]:
     """Every quality row (``quick``: one image per set, shrunk)."""
     if not datasets.data_available():
-        print("../shared/data is absent: quality tables skipped", file=sys.stderr)
+        print(
+            "no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): quality tables skipped", file=sys.stderr
+        )
         return []
     tune, held_out = datasets.bsds_split()
     if quick:  # one image per set, shrunk 4x: exercises every path in seconds

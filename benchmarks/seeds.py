@@ -56,7 +56,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     if not datasets.data_available():
-        sys.exit("../shared/data is absent: nothing to score")
+        sys.exit("no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): nothing to score")
     overrides = json.loads(args.overrides)
     per_seed = {}
     for seed in (int(s) for s in args.seeds.split(",")):

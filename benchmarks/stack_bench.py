@@ -1,6 +1,6 @@
 """Stack benchmarks: prediction-only throughput, and peak memory on a large stack on disk.
 
-Targets (issue 5): >= 10 slices/s at 512x512 on 2 CPU threads (quiet machine), and a peak
+Targets: >= 10 slices/s at 512x512 on 2 CPU threads (quiet machine), and a peak
 memory under 2 GB for a 200x1024x1024 uint16 stack read from disk. The stack is generated
 on the fly in a temporary folder and deleted afterwards.
 

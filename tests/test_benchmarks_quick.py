@@ -16,7 +16,7 @@ BENCHMARKS = ROOT / "benchmarks"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not datasets.data_available(), reason="../shared/data is absent")
+@pytest.mark.skipif(not datasets.data_available(), reason=datasets.MISSING_DATA)
 def test_quick_benchmarks_produce_every_table():
     subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick"], check=True, capture_output=True, cwd=ROOT)
     results = json.loads((BENCHMARKS / "results" / "benchmarks_quick.json").read_text())

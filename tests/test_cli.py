@@ -1,6 +1,7 @@
 """The command line end to end, on files in tmp_path."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -101,14 +102,14 @@ def test_help_explains_the_reference_scribble_format(capsys):
         (["segment", "{tmp}/absent.tif", "-o", "{tmp}/out.tif"], "does not exist"),
         (["segment", "{tmp}/broken.png", "-o", "{tmp}/out.tif"], "cannot read"),
         (["segment", "{tmp}/stack.tif", "-o", "{tmp}/out.tif"], "expected a 2D image"),
-        (["segment", "{tmp}/ambiguous.tif", "-o", "{tmp}/out.tif"], "channel_axis"),
+        (["segment", "{tmp}/ambiguous.tif", "-o", "{tmp}/out.tif"], "--channel-axis"),
         (["segment", "{tmp}/tiny.tif", "-o", "{tmp}/out.tif"], "at least 8x8"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.jpg"], "must end in"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--overlay", "{tmp}/o.tif"], "must end in .png"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--scribbles", "{tmp}/tiny.tif"], "shape"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--scribbles", "{tmp}/negative.tif"], ">= 0"),
         (["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--channels", "1"], "channels"),
-        (["segment", "{tmp}/good.tif", "-o", "{tmp}/nowhere/out.tif"], "output folder"),
+        (["segment", "{tmp}/good.tif", "-o", "{tmp}/nowhere/out.tif"], "the folder"),
         pytest.param(
             ["segment", "{tmp}/good.tif", "-o", "{tmp}/out.tif", "--device", "cuda"],
             "no CUDA GPU",
@@ -151,3 +152,38 @@ def test_demo_writes_labels_and_an_overlay(tmp_path, capsys):
     assert labels.shape == (512, 512) and labels.min() >= 1
     assert overlay.shape == (512, 2 * 512 + 8, 3) and overlay.dtype == np.uint8
     assert str(out / "demo-overlay.png") in capsys.readouterr().out
+
+
+def test_the_progress_bar_shows_iteration_labels_loss_and_time_left_only_when_asked(tmp_path, rgb_png, capsys):
+    args = ["segment", str(rgb_png), "--max-iter", "3", "--threads", "1", "--device", "cpu"]
+    assert main([*args, "-o", str(tmp_path / "a.tif")]) == 0
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no bar unless asked
+    assert main([*args, "-o", str(tmp_path / "b.tif"), "--progress"]) == 0
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"photo\.png: iteration 3/3 \|█+\| \[\d\d:\d\d<00:00, labels \d+, loss \d+\.\d{3}\]", final)
+    assert main([*args, "-o", str(tmp_path / "c.tif"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["segment", "segment-stack", "demo"])
+def test_every_subcommand_takes_threads_and_overwrite(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads N CPU threads for torch (default: torch's, one per core)" in text
+    assert "--overwrite replace existing outputs (without it, an existing output is refused)" in text
+
+
+def test_threads_reach_the_run(tmp_path, rgb_png):
+    out = tmp_path / "labels.tif"
+    assert main(["segment", str(rgb_png), "-o", str(out), "--threads", "2", *QUICK]) == 0
+    assert read_label_metadata(out)["params"]["threads"] == 2
+
+
+def test_demo_help_describes_what_the_demo_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the photo beside a copy with the labels' colours and boundaries" in text
+    assert "stop once at most K labels remain (default: 3)" in text
+    assert "scribble" not in text and "drawn on it" not in text

@@ -65,7 +65,7 @@ def test_instance_f1_counts_matches_above_half_iou():
     assert metric.foreground_iou(foreground, instances, void=None) == pytest.approx(10 / 18)
 
 
-@pytest.mark.skipif(not datasets.data_available(), reason="../shared/data is absent")
+@pytest.mark.skipif(not datasets.data_available(), reason=datasets.MISSING_DATA)
 def test_blank_row_on_the_bsds_dev_images():
     """A one-segment prediction: each segment's IoU is its area fraction, pooled as the paper does.
 

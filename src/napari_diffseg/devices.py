@@ -50,9 +50,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     kind = device.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use device='auto' or 'cpu'")
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use device='auto' or device='cpu'")
     if kind == "mps" and not _mps_available():
-        raise ValueError("device 'mps' was requested but Apple MPS is not available; use device='auto' or 'cpu'")
+        raise ValueError("device 'mps' was requested but Apple MPS is not available; use device='auto' or device='cpu'")
     return torch.device(device)
 
 

@@ -23,6 +23,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + (".jpg", ".jpeg")
 LABEL_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES
+ZARR_SUFFIX = ".zarr"
+STACK_SUFFIXES = (ZARR_SUFFIX, ".npy", *TIFF_SUFFIXES)  # stacks read lazily (napari_diffseg.stack.io)
 
 # Micrometres per unit, for the units of TIFF resolution tags and ImageJ metadata.
 _MICROMETRES = {
@@ -150,11 +152,20 @@ def read_scribbles(path: str | os.PathLike, file_format: str = "napari") -> np.n
     -------
     numpy.ndarray
         napari-style scribbles.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For a file that is not a single-channel image, or an unknown ``file_format``.
     """
     from .preprocess import reference_scribbles
 
     if file_format not in ("napari", "reference"):
         raise ValueError(f"unknown scribble format {file_format!r}; choose napari or reference")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"scribbles file {os.fspath(path)!r} does not exist")
     data = read_image(path).data
     if data.ndim != 2:
         raise ValueError(

@@ -1,6 +1,8 @@
 """Progress bars on stderr (tqdm) for training and stack records.
 
-Bars show when stderr is a terminal, or always with ``--progress``; ``--quiet`` hides them.
+A training bar reads ``photo.png: iteration 12/30 |████      | [00:02<00:04, labels 5, loss 1.234]``
+(elapsed time < estimated time left); a stack adds a bar of labelled slices. Bars show when
+stderr is a terminal, or always with ``--progress``; ``--quiet`` hides them.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class TrainingBar:
 
     def __call__(self, progress: Progress) -> None:
         if self._bar is None:
-            self._bar = _bar(self.label, progress.max_iter, self.disable)
+            self._bar = _bar(f"{self.label}: iteration", progress.max_iter, self.disable)
         self._bar.set_postfix_str(f"labels {progress.n_labels}, loss {progress.loss:.3f}", refresh=False)
         self._bar.update(progress.iteration - self._bar.n)
 

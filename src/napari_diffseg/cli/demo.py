@@ -7,22 +7,31 @@ import os
 
 from .bars import TrainingBar, bars_disabled
 from .options import add_training_options, run_metadata, training_overrides
+from .outputs import add_output_option, check_folder_files
 from .segment import save_overlay
 
 HELP = "segment a sample image that ships with scikit-image"
 DESCRIPTION = (
-    "Segment scikit-image's bundled immunohistochemistry sample (ihc.png) and write "
-    "demo-labels.tif plus demo-overlay.png (the photo with the label boundaries drawn on it)."
+    "Segment scikit-image's bundled immunohistochemistry sample (ihc.png, nothing is downloaded) "
+    "and write demo-labels.tif plus demo-overlay.png (the photo beside a copy with the labels' "
+    "colours and boundaries) into DIR."
 )
+OUTPUTS = ("demo-labels.tif", "demo-overlay.png")
 
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg demo``."""
     parser = subparsers.add_parser("demo", help=HELP, description=DESCRIPTION)
-    parser.add_argument(
-        "-o", "--output-dir", default=".", metavar="DIR", help="folder for the results (default: current)"
+    add_output_option(
+        parser,
+        "-o",
+        "--output-dir",
+        folder=True,
+        default=".",
+        metavar="DIR",
+        help="folder for the results, created if missing inside an existing folder (default: the current one)",
     )
-    add_training_options(parser)
+    add_training_options(parser, scribbles=False)
     parser.set_defaults(run=run_demo)
 
 
@@ -33,7 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..io import write_labels
     from ..segment_image import segment
 
-    os.makedirs(args.output_dir, exist_ok=True)
+    check_folder_files(args.output_dir, OUTPUTS, "--output-dir", args.overwrite)
     image = data.immunohistochemistry()
     bar = TrainingBar("demo", disable=bars_disabled(args))
     try:
@@ -42,8 +51,8 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    labels_path = os.path.join(args.output_dir, "demo-labels.tif")
-    overlay_path = os.path.join(args.output_dir, "demo-overlay.png")
+    os.makedirs(args.output_dir, exist_ok=True)
+    labels_path, overlay_path = (os.path.join(args.output_dir, name) for name in OUTPUTS)
     write_labels(labels_path, labels, metadata=run_metadata(args, "skimage.data.immunohistochemistry"))
     save_overlay(overlay_path, image, labels)
     print(f"wrote {labels_path} and {overlay_path}")

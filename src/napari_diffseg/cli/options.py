@@ -10,16 +10,27 @@ from .. import __version__
 from ..devices import DEVICES
 from ..params import PRESETS
 
+MIN_LABELS_HELP = "stop once at most K labels remain (default: 3)"
+SCRIBBLE_MIN_LABELS_HELP = (
+    "stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)"
+)
+THREADS_HELP = "CPU threads for torch (default: torch's, one per core)"
 
-def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options shared by every command that trains a model."""
+
+def add_training_options(parser: argparse.ArgumentParser, *, scribbles: bool = True) -> None:
+    """Add the options shared by every command that trains a model.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    scribbles : bool
+        Whether the subcommand takes scribbles (``--min-labels`` then explains their default).
+    """
     parser.add_argument("--preset", choices=list(PRESETS), default="fast", help="parameter preset (default: fast)")
     parser.add_argument("--max-iter", type=int, metavar="N", help="upper bound on training iterations")
     parser.add_argument(
-        "--min-labels",
-        type=int,
-        metavar="K",
-        help="stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)",
+        "--min-labels", type=int, metavar="K", help=SCRIBBLE_MIN_LABELS_HELP if scribbles else MIN_LABELS_HELP
     )
     parser.add_argument(
         "--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)"
@@ -32,6 +43,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         help="random seed; the same seed gives the same labels on the CPU (default: 0)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where to compute (default: auto)")
+    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     shown.add_argument(
@@ -41,8 +53,24 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 def training_overrides(args: argparse.Namespace) -> dict[str, int]:
     """The parameter overrides given on the command line."""
-    names = {"max_iter": args.max_iter, "min_labels": args.min_labels, "channels": args.channels}
+    names = {
+        "max_iter": args.max_iter,
+        "min_labels": args.min_labels,
+        "channels": args.channels,
+        "threads": args.threads,
+    }
     return {name: value for name, value in names.items() if value is not None}
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse ``type``: comma-separated integers such as ``3,10,20``."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"comma-separated integers are needed, such as 3,10,20; got {text!r}")
+    return values
 
 
 def run_metadata(args: argparse.Namespace, source: str, **extra: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ import argparse
 import os
 from typing import Any
 
+from ..io import LABEL_SUFFIXES, PNG_SUFFIXES
 from .bars import TrainingBar, bars_disabled
 from .options import add_training_options, run_metadata, training_overrides
+from .outputs import add_output_option
 
 HELP = "segment one 2D image file"
 DESCRIPTION = (
@@ -21,7 +23,15 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg segment``."""
     parser = subparsers.add_parser("segment", help=HELP, description=DESCRIPTION)
     parser.add_argument("image", help="input image: .tif, .tiff, .png, .jpg or .jpeg")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output labels: .tif/.tiff or .png")
+    add_output_option(
+        parser,
+        "-o",
+        "--output",
+        suffixes=LABEL_SUFFIXES,
+        required=True,
+        metavar="OUT",
+        help="output labels: .tif/.tiff or .png",
+    )
     parser.add_argument("--scribbles", metavar="FILE", help="scribble image of the same height and width")
     parser.add_argument(
         "--scribble-format",
@@ -35,8 +45,12 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--channel-axis", type=int, metavar="A", help="axis holding channels of a multichannel image (e.g. 0 for C,Y,X)"
     )
-    parser.add_argument(
-        "--overlay", metavar="PNG", help="also write the image beside the labels' colours and boundaries, as PNG"
+    add_output_option(
+        parser,
+        "--overlay",
+        suffixes=PNG_SUFFIXES,
+        metavar="PNG",
+        help="also write the image beside a copy with the labels' colours and boundaries, as PNG",
     )
     add_training_options(parser)
     parser.set_defaults(run=run_segment)
@@ -46,17 +60,9 @@ def run_segment(args: argparse.Namespace) -> int:
     """Execute ``napari-diffseg segment``."""
     import numpy as np
 
-    from ..io import LABEL_SUFFIXES, read_image, read_scribbles, write_labels
+    from ..io import read_image, read_scribbles, write_labels
     from ..segment_image import segment
 
-    if os.path.splitext(args.output)[1].lower() not in LABEL_SUFFIXES:
-        raise ValueError(f"the output {args.output!r} must end in {', '.join(LABEL_SUFFIXES)}")
-    if args.overlay and not args.overlay.lower().endswith(".png"):
-        raise ValueError(f"the overlay {args.overlay!r} must end in .png")
-    for output in filter(None, (args.output, args.overlay)):
-        folder = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"the output folder {folder!r} does not exist; create it first")
     image = read_image(args.image)
     scribbles = read_scribbles(args.scribbles, args.scribble_format) if args.scribbles else None
     bar = TrainingBar(os.path.basename(args.image), disable=bars_disabled(args))

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..io import IMAGE_SUFFIXES
+from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES, ZARR_SUFFIX
 from ..params import STACK_MODES
 from .bars import StackBar, bars_disabled
-from .options import add_training_options, training_overrides
+from .options import add_training_options, int_list, training_overrides
+from .outputs import add_output_option, check_folder_files
 
 HELP = "segment every slice of a stack, or every image of a folder, with consistent ids"
 DESCRIPTION = (
@@ -33,18 +34,30 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``napari-diffseg segment-stack``."""
     parser = subparsers.add_parser("segment-stack", help=HELP, description=DESCRIPTION)
     parser.add_argument("stack", metavar="STACK", help="stack file, folder of 2D images, or quoted glob")
-    parser.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="OUT.zarr or OUT.tif; a folder for a folder/glob"
+    add_output_option(
+        parser,
+        "-o",
+        "--output",
+        suffixes=(ZARR_SUFFIX, ".tif", ".tiff"),
+        folder=True,
+        resumable=(ZARR_SUFFIX,),
+        required=True,
+        metavar="OUT",
+        help="OUT.zarr or OUT.tif; a folder for a folder/glob",
     )
-    parser.add_argument("--axis", default="0", metavar="A[,B]", help="stack axis, or axes for nD stacks (default: 0)")
+    parser.add_argument(
+        "--axis", type=int_list, default=[0], metavar="A[,B]", help="stack axis, or axes for nD stacks (default: 0)"
+    )
     parser.add_argument("--channel-axis", type=int, metavar="A", help="axis of STACK holding channels")
     modes = "shared (default): one model for all slices; independent: one per slice, ids matched by overlap"
     parser.add_argument("--mode", choices=STACK_MODES, default="shared", help=modes)
     parser.add_argument("--scribbles", metavar="FILE", help="scribble stack (.zarr, .npy or .tif) of the labels' shape")
-    parser.add_argument("--train-slices", metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20")
-    parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")
     parser.add_argument(
-        "--save-model", metavar="FILE", help="save the trained shared model (.pt) for a later --model run"
+        "--train-slices", type=int_list, metavar="I,J,...", help="slices (or images) to train on, e.g. 3,10,20"
+    )
+    parser.add_argument("--model", metavar="FILE", help="reuse a saved model (.pt) instead of training")
+    add_output_option(
+        parser, "--save-model", metavar="FILE", help="save the trained shared model (.pt) for a later --model run"
     )
     parser.add_argument(
         "--keep-fragments",
@@ -53,8 +66,6 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
         "them into their surroundings (runs without scribbles)",
     )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to label slices on")
-    parser.add_argument("--threads", type=int, metavar="N", help="torch threads per slice (default: torch's)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_training_options(parser)
     parser.set_defaults(run=run_segment_stack)
 
@@ -62,16 +73,23 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_segment_stack(args: argparse.Namespace) -> int:
     """Execute ``napari-diffseg segment-stack``."""
     params = training_overrides(args)
-    if args.threads is not None:
-        params["threads"] = args.threads
-    train = _int_list(args.train_slices, "--train-slices")
-    axes = _int_list(args.axis, "--axis") or [0]
+    train, axes = args.train_slices, args.axis
+    if args.scribbles and not args.scribbles.lower().rstrip("/").endswith(STACK_SUFFIXES):
+        raise ValueError(
+            f"--scribbles {args.scribbles!r}: segment-stack reads scribble stacks from {_choices(STACK_SUFFIXES)} "
+            "files; save the scribbles as TIFF (a napari Labels layer: File > Save Selected Layers, .tif)"
+        )
     client = _client(args.scheduler)
     bar = StackBar(disable=bars_disabled(args))
     try:
         files = image_files(args.stack)
         if files is not None:
             return _run_folder(args, files, train, client, bar, params)
+        if not args.stack.lower().rstrip("/").endswith(STACK_SUFFIXES):
+            raise ValueError(
+                f"STACK {args.stack!r} is not a stack file: segment-stack reads {_choices(STACK_SUFFIXES)} stacks, "
+                "or a folder or quoted glob of 2D images; for one 2D image use napari-diffseg segment"
+            )
         from ..stack import segment_stack
 
         segment_stack(
@@ -156,10 +174,9 @@ def _run_folder(
 
     if args.scribbles or args.mode != "shared":
         raise ValueError("a folder of images is labelled in shared mode without scribbles; drop --scribbles/--mode")
-    outputs = [os.path.join(args.output, os.path.splitext(os.path.basename(f))[0] + ".tif") for f in files]
-    existing = [o for o in outputs if os.path.exists(o)]
-    if existing and not args.overwrite:
-        raise ValueError(f"{existing[0]!r} already exists; pass --overwrite to replace it or choose another folder")
+    names = [os.path.splitext(os.path.basename(f))[0] + ".tif" for f in files]
+    check_folder_files(args.output, names, "--output", args.overwrite)
+    outputs = [os.path.join(args.output, name) for name in names]
     if train is not None and not all(0 <= i < len(files) for i in train):
         raise ValueError(f"--train-slices must be image numbers 0..{len(files) - 1} (in sorted file order)")
     os.makedirs(args.output, exist_ok=True)
@@ -195,13 +212,8 @@ def _run_folder(
     return 0
 
 
-def _int_list(text: str | None, option: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{option} takes comma-separated integers such as 3,10,20; got {text!r}") from None
+def _choices(suffixes: tuple[str, ...]) -> str:
+    return f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
 
 
 def _client(address: str | None) -> Any:

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import TIFF_SUFFIXES
+from ..io import STACK_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIX
 
-ZARR_SUFFIX = ".zarr"
 PROGRESS_KEY = "napari_diffseg"
 
 
@@ -65,7 +64,9 @@ def open_stack(source: Any) -> Any:
             import zarr
 
             return zarr.open(tifffile.imread(path, aszarr=True), mode="r")
-    raise ValueError(f"cannot open {str(path)!r} lazily; use a .zarr, .npy or .tif stack (or pass an array)")
+    raise ValueError(
+        f"cannot open {str(path)!r} lazily; stacks are read from {', '.join(STACK_SUFFIXES)} files (or pass an array)"
+    )
 
 
 def read_slice(array: Any, index: tuple) -> np.ndarray:
@@ -170,8 +171,7 @@ def _open_output_path(
                 raise ValueError(f"cannot resume output {str(path)!r}: it is read-only; choose a writable place")
             return SliceWriter(zarr.open_array(str(path), mode="r+"), record=True, fingerprint=fingerprint)
         raise ValueError(
-            f"output {str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it "
-            "or choose another path"
+            f"output {str(path)!r} already exists; pass overwrite=True to replace it or choose another path"
         )
     try:
         if path.exists():
