@@ -21,6 +21,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
+from ._objects_panel import ObjectsPanel
 from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, busy_buttons
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
@@ -68,7 +69,14 @@ class SegmentationWidget(Container):
         self.parameter_panel = ParameterPanel()
         self.controls = RunControls()
         self.models = ModelPanel(self.pickers.image_choices)
-        for panel in (self.pickers, self.parameter_panel, self.controls, self.models):
+        self.objects_panel = ObjectsPanel(
+            viewer,
+            lambda: self.pickers.image.value,
+            lambda: self.mode.value == ALL_SLICES,
+            self._jobs.check_idle,
+            lambda message: setattr(self.status, "value", message),
+        )
+        for panel in (self.pickers, self.parameter_panel, self.controls, self.models, self.objects_panel):
             self.extend(panel.controls)
             direct = {widget.name for widget in panel.controls}  # a Container exposes its children by name
             for control in getattr(panel, "named", panel.controls):
@@ -80,6 +88,8 @@ class SegmentationWidget(Container):
         self.save_model_button.changed.connect(self._on_save_clicked)
         self.load_model_button.changed.connect(self._on_load_clicked)
         self.apply_button.changed.connect(self.apply_model)
+        self.make_objects_button.changed.connect(self.make_objects)
+        self.save_table_button.changed.connect(self._on_save_table_clicked)
         self._warm_up = threading.Thread(target=warm_up, name="napari-diffseg warm-up", daemon=True)
         self._warm_up.start()
         viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -274,6 +284,21 @@ class SegmentationWidget(Container):
         self._model = Segmenter.load(path, device=self.device.value)
         self._model_source = None
         self.status.value = f"model loaded from {os.path.basename(os.fspath(path))}"
+
+    @_notify_errors
+    def make_objects(self, _value: Any = None) -> None:
+        """Make the objects of the *Objects of* layer: a Labels layer "<image> objects", the table as features."""
+        self.objects_panel.make_objects()
+
+    @_notify_errors
+    def save_table(self, path: str | os.PathLike) -> None:
+        """Save the table of the last *Make objects* to ``path`` (CSV)."""
+        self.objects_panel.save_table(path)
+
+    def _on_save_table_clicked(self, _value: Any = None) -> None:
+        path = self.objects_panel.ask_table_path(self.native)
+        if path:
+            self.save_table(path)
 
     # ------------------------------------------------------------------ jobs
     def _start(
