@@ -11,6 +11,7 @@ The segmentation layer and the image are only read. No torch here.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,14 @@ def objects_frames(
     return objects, table
 
 
+def _until_done(done: threading.Event, *args: Any, **kwargs: Any) -> Iterator[tuple[int, int]]:
+    """:func:`objects_frames`, setting ``done`` however it ends."""
+    try:
+        return (yield from objects_frames(*args, **kwargs))
+    finally:
+        done.set()
+
+
 class ObjectsPanel:
     """Segmentation layer, classes, *Split touching*, minimum size, *Make objects*, *Save table…*.
 
@@ -95,6 +104,9 @@ class ObjectsPanel:
         self.table: pd.DataFrame | None = None
         self.objects_layer: Labels | None = None
         self._layer_key: tuple[Labels, tuple] | None = None
+        self._done = threading.Event()
+        self._done.set()
+        self.closed = False  # the widget is gone: a finishing run must not touch the viewer
         self.segmentation = ComboBox(
             name="objects_source",
             label="Objects of",
@@ -166,8 +178,10 @@ class ObjectsPanel:
         unit = _unit(layer)
         spacing = scale if unit is not None or scale != (1.0, 1.0) else None
         self._layer_key = (layer, key)
+        self._done.clear()
         self.worker = create_worker(
-            objects_frames,
+            _until_done,
+            self._done,
             labels,
             image,
             classes=_int_list(self.classes.value, "Classes"),
@@ -182,6 +196,11 @@ class ObjectsPanel:
         self.make_button.enabled = False
         self._on_status(f"objects: {_layers.describe_plane(key)} of {layer.name!r}…")
         self.worker.start()
+
+    def stop_and_wait(self, timeout: float) -> None:
+        """On closing: let a run finish (at most ``timeout`` seconds) without writing into the viewer."""
+        self.closed = True
+        self._done.wait(timeout)
 
     def save_table(self, path: str | os.PathLike) -> None:
         """Write the table of the last *Make objects* to ``path`` as CSV."""
@@ -210,6 +229,8 @@ class ObjectsPanel:
         self._on_status(f"objects: slice {done[0]}/{done[1]}…")
 
     def _on_done(self, result: tuple[np.ndarray, pd.DataFrame]) -> None:
+        if self.closed:
+            return
         objects, table = result
         layer, key = self._layer_key
         image = self._image()
@@ -231,6 +252,8 @@ class ObjectsPanel:
         self._on_status(f"{len(table)} objects in {_layers.describe_plane(key)} of {layer.name!r} → {name!r}")
 
     def _on_error(self, error: Exception) -> None:
+        if self.closed:
+            return
         from napari.utils.notifications import show_error
 
         message = str(error)
@@ -241,7 +264,8 @@ class ObjectsPanel:
 
     def _on_finished(self) -> None:
         self.worker = None
-        self.make_button.enabled = True
+        if not self.closed:
+            self.make_button.enabled = True
 
 
 def _unit(layer: Labels) -> str | None:

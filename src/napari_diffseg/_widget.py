@@ -135,6 +135,7 @@ class SegmentationWidget(Container):
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         # A run never outlives napari (a worker thread still running while Python shuts down aborts).
         self._jobs.stop_and_wait(_CLOSE_WAIT_S)
+        self.objects_panel.stop_and_wait(_CLOSE_WAIT_S)
 
     def _on_layers_changed(self, event: Any = None) -> None:
         self.pickers.on_layers_changed(event, self.reset_choices)
