@@ -2,13 +2,14 @@
 
 Runs the real plugin on its sample data, headless on a virtual display:
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py [--out FOLDER]
 
 Leave ``QT_QPA_PLATFORM`` unset: the "offscreen" platform renders the canvas black.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -42,28 +43,41 @@ def open_viewer() -> tuple[napari.Viewer, object]:
     return viewer, widget
 
 
-def save(viewer: napari.Viewer, name: str) -> None:
+def save(viewer: napari.Viewer, folder: Path, name: str) -> None:
     viewer.reset_view()
     QApplication.instance().processEvents()
-    path = IMAGES / name
+    path = folder / name
     viewer.screenshot(str(path), canvas_only=False)
     print(f"wrote {path}")
 
 
-def tissue_with_scribbles() -> None:
-    """The 2D sample: painted scribbles, one Run, the segmentation over the image."""
+def wait_for_iteration(widget, iteration: int, timeout_s: float = 900.0) -> None:
+    """Process Qt events until the widget's run has reached ``iteration`` (or ended)."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while widget.running and (widget.job is None or widget.job.iterations < iteration):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the run did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def tissue_with_scribbles(folder: Path) -> None:
+    """The 2D sample: painted scribbles, one Run (with its progress in the widget), the segmentation."""
     viewer, widget = open_viewer()
     viewer.open_sample("napari-diffseg", "tissue")
     widget.image.value = viewer.layers["tissue"]
     widget.run()
+    wait_for_iteration(widget, widget.max_iter.value // 2)
+    save(viewer, folder, "tissue-running.png")
     wait_for(widget)
     viewer.layers["tissue segmentation"].opacity = 0.45
     viewer.layers.selection.active = viewer.layers["tissue scribbles"]
-    save(viewer, "tissue-scribbles.png")
+    save(viewer, folder, "tissue-scribbles.png")
     viewer.close()
 
 
-def stack_all_slices() -> None:
+def stack_all_slices(folder: Path) -> None:
     """The 3D sample: every slice in one go, shown with the slider half-way."""
     viewer, widget = open_viewer()
     viewer.open_sample("napari-diffseg", "nuclei_stack")
@@ -72,17 +86,20 @@ def stack_all_slices() -> None:
     wait_for(widget)
     viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
     viewer.layers["nuclei stack segmentation"].opacity = 0.5
-    save(viewer, "stack-all-slices.png")
+    save(viewer, folder, "stack-all-slices.png")
     viewer.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Regenerate the screenshots of the napari window.")
+    parser.add_argument("--out", type=Path, default=IMAGES, help="folder to write them to (default: docs/images)")
+    folder = parser.parse_args(argv).out
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         raise SystemExit("unset QT_QPA_PLATFORM: the offscreen platform renders black screenshots")
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     np.random.seed(0)
-    tissue_with_scribbles()
-    stack_all_slices()
+    tissue_with_scribbles(folder)
+    stack_all_slices(folder)
 
 
 if __name__ == "__main__":

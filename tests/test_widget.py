@@ -56,8 +56,9 @@ def test_widget_opens_from_the_manifest_with_named_pickers(viewer, widget):
     from napari_diffseg._widget import SegmentationWidget
 
     assert isinstance(widget, SegmentationWidget) and isinstance(widget, Container)
-    names = [w.name for w in widget]
+    names = [w.name for w in _all_widgets(widget)]
     assert "image" in names and "scribbles" in names
+    assert widget.image.name == "image" and widget.scribbles.name == "scribbles"
     buttons = [w.text for w in _all_widgets(widget) if type(w).__name__ == "PushButton"]
     assert [t for t in buttons if "Run" in t or "Segment" in t] == ["Run"]
 
@@ -104,7 +105,8 @@ def test_cancel_stops_and_button_reads_run_again(viewer, widget, qtbot):
     widget.run_button.clicked.emit()  # Cancel
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.run_button.text == "Run"
-    assert "cancelled" in widget.status.value
+    assert widget.status.value.startswith("Cancelled after ")
+    assert not widget.status_panel.showing_progress
 
 
 def test_refine_after_painting_scribbles(viewer, widget, qtbot, notifications):
@@ -190,7 +192,7 @@ def test_refine_refuses_another_slice(viewer, widget, qtbot, notifications):
     viewer.dims.set_point(0, 6.0)  # slice 2
     widget.refine()
     assert not widget.running
-    assert "slice (1,)" in notifications["warning"][-1]
+    assert "slice 1 of 'stack'" in notifications["warning"][-1]
 
 
 def test_deleting_a_layer_mid_run_cancels_cleanly(viewer, widget, qtbot, notifications):
@@ -292,7 +294,7 @@ def test_painting_in_the_output_during_a_run_is_kept(viewer, widget, qtbot, noti
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert out.data[2, 2] == 99
     assert any("kept" in message for message in notifications["info"])
-    assert "kept the last preview" in widget.status.value
+    assert "kept the last preview in 'cells segmentation'" in widget.status.value
 
 
 def test_a_lazy_stack_is_read_one_slice_per_run(viewer, widget, qtbot):
@@ -326,7 +328,7 @@ def test_all_slices_can_be_cancelled(viewer, widget, qtbot):
     qtbot.waitUntil(lambda: widget.job is not None and widget.job.iterations >= 2, timeout=TIMEOUT_MS)
     widget.run_button.clicked.emit()  # Cancel
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
-    assert widget.run_button.text == "Run" and "cancelled" in widget.status.value
+    assert widget.run_button.text == "Run" and widget.status.value.startswith("Cancelled")
     assert filled_slices(viewer.layers["stack segmentation"]) == [False] * 4  # cancelled while training
 
 

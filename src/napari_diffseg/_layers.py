@@ -64,14 +64,6 @@ def plane_key(layer: Layer, dims: Dims) -> PlaneKey:
     return tuple(key)
 
 
-def describe_plane(key: PlaneKey) -> str:
-    """A short description of a region: ``"slice (3,)"``, ``"the image"`` or ``"all slices"``."""
-    index = tuple(k for k in key if isinstance(k, int))
-    if index:
-        return f"slice {index}"
-    return "the image" if len(key) == 2 else "all slices"
-
-
 def read_plane(layer: Layer, key: PlaneKey) -> np.ndarray:
     """Read one 2D plane (with its RGB axis, if any) into memory, touching nothing else."""
     return np.asarray(full_resolution(layer)[key])

@@ -20,7 +20,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 from magicgui.widgets.bases import Widget
 from napari.layers import Image, Labels
 
-from . import _layers
+from . import _layers, _messages
 
 if TYPE_CHECKING:
     import napari
@@ -194,7 +194,7 @@ class ObjectsPanel:
         )
         self.worker.finished.connect(self._on_finished)
         self.make_button.enabled = False
-        self._on_status(f"objects: {_layers.describe_plane(key)} of {layer.name!r}…")
+        self._on_status(f"Making objects of {_where(layer.name, key)}…")
         self.worker.start()
 
     def stop_and_wait(self, timeout: float) -> None:
@@ -226,7 +226,7 @@ class ObjectsPanel:
         return np.array(_layers.read_plane(image, key), dtype=np.float32)
 
     def _on_slice(self, done: tuple[int, int]) -> None:
-        self._on_status(f"objects: slice {done[0]}/{done[1]}…")
+        self._on_status(f"Making objects: slice {done[0]} of {done[1]}…")
 
     def _on_done(self, result: tuple[np.ndarray, pd.DataFrame]) -> None:
         if self.closed:
@@ -249,7 +249,7 @@ class ObjectsPanel:
         target.features = table.reset_index(drop=True)
         self.objects_layer, self.table = target, table
         self.save_button.enabled = True
-        self._on_status(f"{len(table)} objects in {_layers.describe_plane(key)} of {layer.name!r} → {name!r}")
+        self._on_status(f"{_messages.count(len(table), 'object')} in {_where(layer.name, key)} → {name!r}")
 
     def _on_error(self, error: Exception) -> None:
         if self.closed:
@@ -266,6 +266,15 @@ class ObjectsPanel:
         self.worker = None
         if not self.closed:
             self.make_button.enabled = True
+
+
+def _where(name: str, key: tuple) -> str:
+    """``"'cells'"``, ``"slice 3 of 'stack'"`` or ``"every slice of 'stack'"``."""
+    return (
+        f"every slice of {name!r}"
+        if len(key) > 2 and all(isinstance(k, slice) for k in key)
+        else _messages.place(name, key)
+    )
 
 
 def _unit(layer: Labels) -> str | None:

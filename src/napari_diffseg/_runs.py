@@ -39,6 +39,10 @@ class Frame:
         Whether the job finished (with ``labels`` as its result, if it has one).
     index : tuple of int
         For stacks: the position of the slice ``labels`` belongs to.
+    n_classes : int or None
+        With ``progress``: how many ids the output will hold, when that is not the
+        pseudo-label count of ``progress`` (scribbles that decide every pixel: the painted
+        classes).
     """
 
     model: Segmenter | None = None
@@ -46,6 +50,7 @@ class Frame:
     labels: np.ndarray | None = None
     final: bool = False
     index: tuple[int, ...] = ()
+    n_classes: int | None = None
 
 
 def warm_up() -> None:
@@ -61,6 +66,16 @@ def warm_up() -> None:
     from . import segmenter  # noqa: F401
 
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+def output_classes(model: Segmenter) -> int | None:
+    """The number of classes in the model's output when its scribbles decide every pixel, else None.
+
+    With ``unpainted="assign"`` every pixel takes a painted id, whatever the number of
+    pseudo-labels the network still separates.
+    """
+    painted = model.scribble_ids.size
+    return painted if painted and model.params.unpainted == "assign" else None
 
 
 def _with_previews(
@@ -79,7 +94,7 @@ def _with_previews(
             last_preview = time.monotonic()
             # Previews take at most a fifth of the run, however slow labelling is here.
             interval = max(PREVIEW_EVERY_S, PREVIEW_SHARE * (last_preview - started))
-        yield Frame(progress=progress, labels=labels)
+        yield Frame(progress=progress, labels=labels, n_classes=output_classes(model))
     with torch_threads(threads):
         labels = model.labels()
     yield Frame(labels=labels, final=True)

@@ -1,4 +1,4 @@
-"""The napari dock widget: pick layers and parameters, Run / Cancel, Refine, models.
+"""The napari dock widget: pick layers and parameters, Run / Cancel, Refine, progress and status, models.
 
 The widget only composes and translates: its panels (:mod:`._panels`) hold the controls,
 layers become arrays through :mod:`._layers`, arrays become work off the GUI thread through
@@ -19,10 +19,10 @@ from magicgui.widgets import Container
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from . import _layers
+from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
 from ._objects_panel import ObjectsPanel
-from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, busy_buttons
+from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, StatusPanel
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
 if TYPE_CHECKING:
@@ -58,30 +58,38 @@ class SegmentationWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         # Layers reached through napari's plugin proxy are new proxy objects on every access:
         # compare them with ==, never with `is` or id().
         self._viewer = viewer
         self._model: Segmenter | None = None
         self._model_source: tuple[tuple[Image, ...], _layers.PlaneKey] | None = None
-        self._jobs = JobRunner(viewer, on_model=self._set_model, on_idle=self._on_idle)
         self.pickers = LayerPickers(viewer)
         self.parameter_panel = ParameterPanel()
         self.controls = RunControls()
+        self.status_panel = StatusPanel()
         self.models = ModelPanel(self.pickers.image_choices)
+        self._jobs = JobRunner(viewer, self.status_panel, on_model=self._set_model, on_idle=self._on_idle)
         self.objects_panel = ObjectsPanel(
             viewer,
             lambda: self.pickers.image.value,
             lambda: self.mode.value == ALL_SLICES,
             self._jobs.check_idle,
-            lambda message: setattr(self.status, "value", message),
+            self.status_panel.say,
         )
-        for panel in (self.pickers, self.parameter_panel, self.controls, self.models, self.objects_panel):
-            self.extend(panel.controls)
-            direct = {widget.name for widget in panel.controls}  # a Container exposes its children by name
+        # Sections: fields with captions aligned in one column; the status spans the dock's width.
+        self.extend(
+            [
+                _section(self.pickers, self.parameter_panel, labels=True),
+                _section(self.controls, self.status_panel, labels=False),
+                _section(self.models, labels=True),
+                _section(self.objects_panel, labels=True),
+            ]
+        )
+        panels = (self.pickers, self.parameter_panel, self.controls, self.status_panel, self.models, self.objects_panel)
+        for panel in panels:
             for control in getattr(panel, "named", panel.controls):
-                if control.name not in direct:
-                    setattr(self, control.name, control)
+                setattr(self, control.name, control)
         self.new_scribbles.changed.connect(self._on_new_scribbles)
         self.run_button.changed.connect(self._on_run_clicked)
         self.refine_button.changed.connect(self.refine)
@@ -127,6 +135,19 @@ class SegmentationWidget(Container):
         """Overrides of the preset's :class:`~napari_diffseg.params.Params` set in the widget."""
         return self.parameter_panel.parameters()
 
+    def _run_threads(self) -> int:
+        """The torch CPU threads of a run: the widget's, or for "auto" torch's setting on this (the GUI) thread.
+
+        That is what the Python API uses when ``threads`` is not given, here in napari's
+        console: a worker thread may hold an older setting, and labels depend on the count.
+        """
+        threads = self.parameters()["threads"]
+        if threads is not None:
+            return threads
+        import torch  # imported by the warm-up already (this waits for it at worst)
+
+        return torch.get_num_threads()
+
     # ------------------------------------------------------------------ viewer events
     def _disconnect_viewer(self, _object: Any = None) -> None:
         """Stop listening to the viewer once the widget's Qt side is gone; cancel a run."""
@@ -166,7 +187,7 @@ class SegmentationWidget(Container):
         scribbles = self.pickers.selected_scribbles(images[0])
         from .params import resolve_params
 
-        params = self.parameters()
+        params = {**self.parameters(), "threads": self._run_threads()}
         resolve_params(self.preset.value, **params)  # report bad values before starting
         common = {"preset": self.preset.value, "seed": self.seed.value, "device": self.device.value}
         key = _layers.plane_key(images[0], self._viewer.dims)
@@ -228,7 +249,7 @@ class SegmentationWidget(Container):
         source_images, key = self._model_source
         if source_images != images or _layers.plane_key(images[0], self._viewer.dims) != key:
             show_warning(
-                f"the model was trained on {source_images[0].name!r}, {_layers.describe_plane(key)}: "
+                f"the model was trained on {_messages.place(source_images[0].name, key)}: "
                 "go back there, or press Run on this image and slice first"
             )
             return
@@ -237,7 +258,7 @@ class SegmentationWidget(Container):
             show_warning("Refine needs scribbles: pick a scribble layer or add one, paint, then Refine")
             return
         model = self._model
-        model.set_params(refine_iter=self.refine_iter.value, threads=self.threads.value)
+        model.set_params(refine_iter=self.refine_iter.value, threads=self._run_threads())
         plane = _layers.read_plane(scribbles, key)
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles
@@ -284,7 +305,9 @@ class SegmentationWidget(Container):
 
         self._model = Segmenter.load(path, device=self.device.value)
         self._model_source = None
-        self.status.value = f"model loaded from {os.path.basename(os.fspath(path))}"
+        self.status_panel.say(
+            f"Loaded the model {os.path.basename(os.fspath(path))!r}: pick an image in 'Apply to' and press Apply model"
+        )
 
     @_notify_errors
     def make_objects(self, _value: Any = None) -> None:
@@ -306,16 +329,30 @@ class SegmentationWidget(Container):
         self, kind: str, images: tuple[Image, ...], key: tuple, frames: Callable, *args: Any, **kwargs: Any
     ) -> None:
         self._jobs.start(kind, images, key, frames, *args, **kwargs)
-        busy_buttons(self.controls, self.models, busy=True)
-        self.status.value = f"{kind}: {_layers.describe_plane(key)} of {images[0].name!r}…"
+        for panel in self._busy_panels:
+            panel.set_busy(True)
 
     def _set_model(self, model: Segmenter) -> None:
         self._model = model
 
     def _cancel(self, reason: str) -> None:
         if self._jobs.cancel(reason):
-            self.status.value = "cancelling…"
+            self.status_panel.say("Cancelling…")
 
-    def _on_idle(self, message: str) -> None:
-        busy_buttons(self.controls, self.models, busy=False)
-        self.status.value = message
+    def _on_idle(self) -> None:
+        for panel in self._busy_panels:
+            panel.set_busy(False)
+
+    @property
+    def _busy_panels(self) -> tuple[RunControls | ModelPanel, ...]:
+        """The panels whose buttons wait while a job runs."""
+        return (self.controls, self.models)
+
+
+def _section(*panels: Any, labels: bool) -> Container:
+    """One column of the panels' controls (``labels``: with their captions in a column of their own)."""
+    widgets = [control for panel in panels for control in panel.controls]
+    section = Container(labels=labels)
+    section.margins = (0, 0, 0, 0)
+    section.extend(widgets)  # after construction, so that the captions get one width
+    return section

@@ -4,8 +4,8 @@ The library speaks of parameters (``max_iter``, ``channel_axis=0``, ``device='cp
 ``segment_stack``); :func:`cli_message` rewrites those words into the flags and commands of the
 command line (``--max-iter``, ``--channel-axis 0``, ``--device cpu``, ``napari-diffseg
 segment-stack``), so that the library keeps its own messages for Python users. A new
-subcommand whose options are named after the library's parameters needs no entry of its own:
-add a row to :data:`FLAGS` only for a parameter of another name.
+subcommand needs no code here: a new parameter with a flag of its own is one more name in
+:data:`PARAMETERS` (and a row of :data:`FLAGS` when the flag is not ``--`` + its name).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OSError, MemoryError)
 
 #: Library parameter -> command-line flag, where the flag is not simply ``--`` + the name with dashes.
-FLAGS = {"client": "--scheduler", "merge_fragments": "--keep-fragments"}
+FLAGS = {"client": "--scheduler"}
 
 #: Library parameters with a flag of their own (``--`` + the name with dashes, unless in FLAGS).
 PARAMETERS = (

@@ -93,7 +93,7 @@ def check_outputs(args: argparse.Namespace) -> None:
         suffix = os.path.splitext(path.rstrip("/\\"))[1].lower()
         is_folder = option.folder and not (option.suffixes and suffix in option.suffixes)
         if not is_folder and option.suffixes and suffix not in option.suffixes:
-            raise ValueError(f"{option.flag} {path!r} must end in {_choices(option.suffixes)}")
+            raise ValueError(f"{option.flag} {path!r} must end in {endings(option.suffixes)}")
         check_folder_exists(path, option.flag)
         if is_folder:
             if os.path.exists(path) and not os.path.isdir(path):
@@ -129,5 +129,6 @@ def check_folder_files(folder: str, names: Iterable[str], flag: str, overwrite: 
         )
 
 
-def _choices(suffixes: tuple[str, ...]) -> str:
+def endings(suffixes: tuple[str, ...]) -> str:
+    """File endings for a message: ``.tif, .tiff or .png``."""
     return suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"

@@ -19,7 +19,7 @@ from ..params import STACK_MODES
 from .bars import StackBar, bars_disabled
 from .objects import add_object_options, wants_objects, write_objects
 from .options import add_training_options, int_list, training_overrides
-from .outputs import add_output_option, check_folder_files
+from .outputs import add_output_option, check_folder_files, endings
 
 HELP = "segment every slice of a stack, or every image of a folder, with consistent ids"
 DESCRIPTION = (
@@ -78,7 +78,7 @@ def run_segment_stack(args: argparse.Namespace) -> int:
     train, axes = args.train_slices, args.axis
     if args.scribbles and not args.scribbles.lower().rstrip("/").endswith(STACK_SUFFIXES):
         raise ValueError(
-            f"--scribbles {args.scribbles!r}: segment-stack reads scribble stacks from {_choices(STACK_SUFFIXES)} "
+            f"--scribbles {args.scribbles!r}: segment-stack reads scribble stacks from {endings(STACK_SUFFIXES)} "
             "files; save the scribbles as TIFF (a napari Labels layer: File > Save Selected Layers, .tif)"
         )
     client = _client(args.scheduler)
@@ -91,7 +91,7 @@ def run_segment_stack(args: argparse.Namespace) -> int:
             return _run_folder(args, files, train, client, bar, params)
         if not args.stack.lower().rstrip("/").endswith(STACK_SUFFIXES):
             raise ValueError(
-                f"STACK {args.stack!r} is not a stack file: segment-stack reads {_choices(STACK_SUFFIXES)} stacks, "
+                f"STACK {args.stack!r} is not a stack file: segment-stack reads {endings(STACK_SUFFIXES)} stacks, "
                 "or a folder or quoted glob of 2D images; for one 2D image use napari-diffseg segment"
             )
         from ..stack import segment_stack
@@ -231,10 +231,6 @@ def _run_folder(
     drive(steps, bar)
     print(f"wrote {len(files)} label images to {args.output}")
     return 0
-
-
-def _choices(suffixes: tuple[str, ...]) -> str:
-    return f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
 
 
 def _client(address: str | None) -> Any:
