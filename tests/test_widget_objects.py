@@ -34,7 +34,7 @@ def widget(viewer):
 
 @pytest.fixture
 def errors(monkeypatch):
-    import napari_diffseg._objects_panel as panel
+    import napari_diffseg._panels.objects as panel
     import napari_diffseg._widget as module
 
     shown: list[str] = []

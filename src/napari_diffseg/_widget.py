@@ -21,8 +21,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
-from ._objects_panel import ObjectsPanel
-from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, StatusPanel
+from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ObjectsPanel, ParameterPanel, RunControls, StatusPanel
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
 if TYPE_CHECKING:
@@ -344,9 +343,9 @@ class SegmentationWidget(Container):
             panel.set_busy(False)
 
     @property
-    def _busy_panels(self) -> tuple[RunControls | ModelPanel, ...]:
+    def _busy_panels(self) -> tuple[RunControls | ModelPanel | ObjectsPanel, ...]:
         """The panels whose buttons wait while a job runs."""
-        return (self.controls, self.models)
+        return (self.controls, self.models, self.objects_panel)
 
 
 def _section(*panels: Any, labels: bool) -> Container:

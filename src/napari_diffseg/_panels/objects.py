@@ -1,4 +1,4 @@
-"""The widget's Objects section: classes of a segmentation layer -> a measured Labels layer of objects.
+"""The Objects section: classes of a segmentation layer -> a measured Labels layer of objects.
 
 *Make objects* copies the chosen segmentation layer's slice shown (or, in "All slices" mode,
 its whole stack) and the image, splits and measures them off the GUI thread with
@@ -20,7 +20,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton
 from magicgui.widgets.bases import Widget
 from napari.layers import Image, Labels
 
-from . import _layers, _messages
+from .. import _layers, _messages
 
 if TYPE_CHECKING:
     import napari
@@ -47,7 +47,7 @@ def objects_frames(
 
     Yields ``(slices done, slices)`` after each slice of a stack; returns ``(objects, table)``.
     """
-    from .objects import measure_objects, object_classes, split_instances, split_slices
+    from ..objects import measure_objects, object_classes, split_instances, split_slices
 
     options = {"image": image, "split_touching": split_touching, "min_size": min_size}
     if labels.ndim == 2:
@@ -145,7 +145,7 @@ class ObjectsPanel:
 
     def fill_default_classes(self, _value: Any = None) -> None:
         """Put the default classes of the slice shown (:func:`~napari_diffseg.objects.object_classes`) in *Classes*."""
-        from .objects import object_classes
+        from ..objects import object_classes
 
         layer = self.segmentation.value
         try:
@@ -197,6 +197,10 @@ class ObjectsPanel:
         self._on_status(f"Making objects of {_where(layer.name, key)}…")
         self.worker.start()
 
+    def set_busy(self, busy: bool) -> None:
+        """Make objects waits while a segmentation job runs."""
+        self.make_button.enabled = not busy and not self.running
+
     def stop_and_wait(self, timeout: float) -> None:
         """On closing: let a run finish (at most ``timeout`` seconds) without writing into the viewer."""
         self.closed = True
@@ -206,7 +210,7 @@ class ObjectsPanel:
         """Write the table of the last *Make objects* to ``path`` as CSV."""
         if self.table is None:
             raise ValueError("no objects yet: press Make objects first")
-        from .atomic import atomic_path
+        from ..atomic import atomic_path
 
         with atomic_path(path) as partial:
             self.table.to_csv(partial, index=False)
