@@ -22,7 +22,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
-from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, StatusPanel
+from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ObjectsPanel, ParameterPanel, RunControls, StatusPanel
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 from .params import Params
 
@@ -71,15 +71,24 @@ class SegmentationWidget(Container):
         self.status_panel = StatusPanel()
         self.models = ModelPanel(self.pickers.image_choices)
         self._jobs = JobRunner(viewer, self.status_panel, on_model=self._set_model, on_idle=self._on_idle)
+        self.objects_panel = ObjectsPanel(
+            viewer,
+            lambda: self.pickers.image.value,
+            lambda: self.mode.value == ALL_SLICES,
+            self._jobs.check_idle,
+            self.status_panel.say,
+        )
         # Sections: fields with captions aligned in one column; the status spans the dock's width.
         self.extend(
             [
                 _section(self.pickers, self.parameter_panel, labels=True),
                 _section(self.controls, self.status_panel, labels=False),
                 _section(self.models, labels=True),
+                _section(self.objects_panel, labels=True),
             ]
         )
-        for panel in (self.pickers, self.parameter_panel, self.controls, self.status_panel, self.models):
+        panels = (self.pickers, self.parameter_panel, self.controls, self.status_panel, self.models, self.objects_panel)
+        for panel in panels:
             for control in getattr(panel, "named", panel.controls):
                 setattr(self, control.name, control)
         self.new_scribbles.changed.connect(self._on_new_scribbles)
@@ -88,6 +97,8 @@ class SegmentationWidget(Container):
         self.save_model_button.changed.connect(self._on_save_clicked)
         self.load_model_button.changed.connect(self._on_load_clicked)
         self.apply_button.changed.connect(self.apply_model)
+        self.make_objects_button.changed.connect(self.make_objects)
+        self.save_table_button.changed.connect(self._on_save_table_clicked)
         self._warm_up = threading.Thread(target=warm_up, name="napari-diffseg warm-up", daemon=True)
         self._warm_up.start()
         viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -146,6 +157,7 @@ class SegmentationWidget(Container):
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         # A run never outlives napari (a worker thread still running while Python shuts down aborts).
         self._jobs.stop_and_wait(_CLOSE_WAIT_S)
+        self.objects_panel.stop_and_wait(_CLOSE_WAIT_S)
 
     def _on_layers_changed(self, event: Any = None) -> None:
         self.pickers.on_layers_changed(event, self.reset_choices)
@@ -298,6 +310,21 @@ class SegmentationWidget(Container):
             f"Loaded the model {os.path.basename(os.fspath(path))!r}: pick an image in 'Apply to' and press Apply model"
         )
 
+    @_notify_errors
+    def make_objects(self, _value: Any = None) -> None:
+        """Make the objects of the *Objects of* layer: a Labels layer "<image> objects", the table as features."""
+        self.objects_panel.make_objects()
+
+    @_notify_errors
+    def save_table(self, path: str | os.PathLike) -> None:
+        """Save the table of the last *Make objects* to ``path`` (CSV)."""
+        self.objects_panel.save_table(path)
+
+    def _on_save_table_clicked(self, _value: Any = None) -> None:
+        path = self.objects_panel.ask_table_path(self.native)
+        if path:
+            self.save_table(path)
+
     # ------------------------------------------------------------------ jobs
     def _start(
         self, kind: str, images: tuple[Image, ...], key: tuple, frames: Callable, *args: Any, **kwargs: Any
@@ -318,9 +345,9 @@ class SegmentationWidget(Container):
             panel.set_busy(False)
 
     @property
-    def _busy_panels(self) -> tuple[RunControls | ModelPanel, ...]:
+    def _busy_panels(self) -> tuple[RunControls | ModelPanel | ObjectsPanel, ...]:
         """The panels whose buttons wait while a job runs."""
-        return (self.controls, self.models)
+        return (self.controls, self.models, self.objects_panel)
 
 
 def _section(*panels: Any, labels: bool) -> Container:

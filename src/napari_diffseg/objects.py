@@ -329,14 +329,16 @@ def _split_mask(
         return np.zeros(mask.shape, np.uint32)
     sampling = np.ones(mask.ndim) if spacing is None else np.asarray(spacing)
     voxel = float(np.prod(sampling))
-    distance = ndimage.distance_transform_edt(mask, sampling=sampling).astype(np.float32)
+    exact = ndimage.distance_transform_edt(mask, sampling=sampling)
+    distance = exact.astype(np.float32)
     # (d + 1) times the mean distance to the background is r for discs (balls) of radius r.
     radius = options.radius or float((mask.ndim + 1) * distance[mask].mean())
     ball = np.pi * radius**2 if mask.ndim == 2 else 4 / 3 * np.pi * radius**3
     if options.fill_holes:
         filled = _fill_small_holes(mask, SPECK_HOLE * ball / voxel)
         if filled is not mask:
-            mask, distance = filled, ndimage.distance_transform_edt(filled, sampling=sampling).astype(np.float32)
+            mask, exact = filled, ndimage.distance_transform_edt(filled, sampling=sampling)
+            distance = exact.astype(np.float32)
     min_size = MIN_SIZE_FRACTION * ball if options.min_size is None else options.min_size
     components = _drop_small(connected_components(mask, connectivity=1), min_size / voxel)
     if options.split_touching and components.max() > 0:
@@ -345,7 +347,8 @@ def _split_mask(
     else:
         objects = components
     if intensity is not None and options.refine_boundaries and objects.max() > 0:
-        objects = _snap_to_edges(objects, intensity, radius, sampling)
+        depth = exact if np.array_equal(objects > 0, mask) else None  # the objects' own distance transform
+        objects = _snap_to_edges(objects, intensity, radius, sampling, depth)
     if options.fill_holes:
         objects = _fill_enclosed_holes(objects)
     return objects.astype(np.uint32)
@@ -363,74 +366,131 @@ def _split_components(
     from scipy import ndimage
     from skimage.segmentation import relabel_sequential
 
-    mask = components > 0
     sigma = SMOOTHING * radius / sampling
     surface = ndimage.gaussian_filter(distance, sigma, truncate=3.0) / radius
     if intensity is not None:
         surface += INTENSITY_WEIGHT * ndimage.gaussian_filter(intensity, sigma, truncate=3.0)
     markers = _seeds(surface, components, radius, sampling)
-    objects = _watershed(surface, markers, mask)
+    objects = _flood(surface, markers, components)
     small = _small_ids(objects, min_pixels)
     if small.size:
         merge = np.isin(markers, small) & _has_other_seed(markers, components, small)
         if merge.any():
             markers[merge] = 0
-            objects = _watershed(surface, markers, mask)
+            objects = _flood(surface, markers, components)
         objects = np.where(np.isin(objects, _small_ids(objects, min_pixels)), 0, objects)
     return relabel_sequential(objects)[0]
 
 
-def _snap_to_edges(objects: np.ndarray, intensity: np.ndarray, radius: float, sampling: np.ndarray) -> np.ndarray:
+def _flood(surface: np.ndarray, markers: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """The watershed of ``surface`` from ``markers`` inside ``components``.
+
+    A component holding a single seed is that seed's object, so only the components with
+    several seeds are flooded (components never exchange pixels: the same result, less work).
+    """
+    seeded = markers > 0
+    pairs = np.unique(np.stack([components[seeded].astype(np.int64), markers[seeded]]), axis=1)
+    count = np.bincount(pairs[0], minlength=int(components.max()) + 1)
+    single = count[pairs[0]] == 1
+    owner = np.zeros(count.size, markers.dtype)
+    owner[pairs[0][single]] = pairs[1][single]
+    crowded = count[components] > 1
+    objects = owner[components]
+    if crowded.any():
+        objects[crowded] = _watershed(surface, np.where(crowded, markers, 0), crowded)[crowded]
+    return objects
+
+
+def _snap_to_edges(
+    objects: np.ndarray, intensity: np.ndarray, radius: float, sampling: np.ndarray, depth: np.ndarray | None = None
+) -> np.ndarray:
     """Move object boundaries to the strongest intensity edge near them (marker-controlled watershed).
 
     Seeds: each object's core (deeper than ``CORE * radius``, or the whole object when thinner);
     background seed: everything farther than ``GROW * radius`` from every object; the flooded
     relief is the gradient magnitude of the image smoothed over ``EDGE_SMOOTHING * radius``.
+    Only the band within ``GROW * radius`` of the objects can change, so the work is done on the
+    box around it (with a margin for the smoothing) and the flood is confined to the band.
+    ``depth``: the objects' distance transform, when the caller has it.
     """
     from scipy import ndimage
     from skimage.filters import sobel
 
-    mask = objects > 0
-    depth = ndimage.distance_transform_edt(mask, sampling=sampling)
-    markers = np.where(depth >= CORE * radius, objects, 0).astype(np.int64)
+    sigma = np.maximum(1.0, EDGE_SMOOTHING * radius / sampling)
+    reach = np.ceil(GROW * radius / sampling).astype(int) + 1
+    margin = reach + np.ceil(3.0 * sigma).astype(int) + 2  # the smoothing and the gradient see the same pixels
+    box = _box(objects > 0, margin)
+    crop, image = objects[box], intensity[box]
+    mask = crop > 0
+    depth = ndimage.distance_transform_edt(mask, sampling=sampling) if depth is None else depth[box]
+    markers = np.where(depth >= CORE * radius, crop, 0).astype(np.int64)
     has_core = np.zeros(int(objects.max()) + 1, bool)
     has_core[markers[markers > 0]] = True
-    thin = mask & ~has_core[objects]
-    markers[thin] = objects[thin]
+    thin = mask & ~has_core[crop]
+    markers[thin] = crop[thin]
     background = int(objects.max()) + 1
     far = ndimage.distance_transform_edt(~mask, sampling=sampling) > GROW * radius
-    sigma = np.maximum(1.0, EDGE_SMOOTHING * radius / sampling)
     markers[far] = background
-    relief = sobel(ndimage.gaussian_filter(intensity, sigma, truncate=3.0))
-    snapped = _watershed(-relief, markers, None)
+    # Flood only the unseeded pixels and the seeds bordering them (the same result, far less work).
+    frontier = ndimage.binary_dilation(markers == 0)
+    relief = sobel(ndimage.gaussian_filter(image, sigma, truncate=3.0))
+    snapped = np.where(frontier, _watershed(-relief, markers, frontier), markers)
     snapped[snapped == background] = 0
-    return snapped.astype(objects.dtype)
+    out = np.zeros_like(objects)
+    out[box] = snapped
+    return out
+
+
+def _box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, ...]:
+    """The bounding box of ``mask``, ``margin`` pixels wider per axis (clipped to the array)."""
+    where = [
+        np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis))) for axis in range(mask.ndim)
+    ]
+    return tuple(
+        slice(max(0, int(w[0]) - int(m)), min(n, int(w[-1]) + int(m) + 1))
+        for w, m, n in zip(where, margin, mask.shape, strict=True)
+    )
 
 
 def _fill_small_holes(mask: np.ndarray, max_hole: float) -> np.ndarray:
     """``mask`` with its holes of at most ``max_hole`` pixels filled (``mask`` itself when there are none)."""
-    from scipy import ndimage
-    from skimage.measure import label as connected_components
 
-    holes = ndimage.binary_fill_holes(mask) & ~mask
-    if not holes.any():
+    hole_labels, n = _holes(mask)
+    if not n:
         return mask
-    hole_labels = connected_components(holes, connectivity=1)
     sizes = np.bincount(hole_labels.ravel())
     sizes[0] = np.iinfo(sizes.dtype).max
     small = sizes[hole_labels] <= max_hole
     return mask | small if small.any() else mask
 
 
+def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The holes of ``mask`` labelled 1..n (in raster order), and n.
+
+    Holes are the face-connected pieces of the background that do not reach the array's border,
+    as ``scipy.ndimage.binary_fill_holes`` finds them, from one labelling of the background.
+    """
+    from skimage.measure import label as connected_components
+
+    background, n = connected_components(~mask, connectivity=1, return_num=True)
+    keep = np.ones(n + 1, bool)
+    keep[0] = False
+    for axis in range(mask.ndim):
+        keep[np.take(background, 0, axis=axis)] = False
+        keep[np.take(background, -1, axis=axis)] = False
+    sequential = np.zeros(n + 1, background.dtype)
+    sequential[keep] = np.arange(1, int(keep.sum()) + 1)
+    return sequential[background], int(keep.sum())
+
+
 def _fill_enclosed_holes(objects: np.ndarray) -> np.ndarray:
     """Fill every hole whose whole border belongs to one object (gaps between objects stay)."""
     from scipy import ndimage
-    from skimage.measure import label as connected_components
 
-    holes = ndimage.binary_fill_holes(objects > 0) & (objects == 0)
-    if not holes.any():
+    hole_labels, n = _holes(objects > 0)
+    if not n:
         return objects
-    hole_labels, n = connected_components(holes, connectivity=1, return_num=True)
+    holes = hole_labels > 0
     ring = ndimage.grey_dilation(hole_labels, size=(3,) * objects.ndim)
     on_ring = (ring > 0) & (hole_labels == 0)
     owners, holes_of = objects[on_ring], ring[on_ring]
@@ -576,8 +636,6 @@ def _measure(instances: np.ndarray, image: np.ndarray | None, spacing: tuple[flo
 
     ndim = instances.ndim
     properties = ["label", "area", "num_pixels", "centroid", "bbox", "equivalent_diameter_area", "solidity"]
-    if ndim == 2:
-        properties.append("eccentricity")
     if image is not None:
         properties += ["intensity_mean", "intensity_max"]
     if not instances.any():
@@ -587,6 +645,7 @@ def _measure(instances: np.ndarray, image: np.ndarray | None, spacing: tuple[flo
         intensity_image=None if image is None else np.nan_to_num(np.asarray(image, np.float64)),
         properties=properties,
         spacing=spacing,
+        extra_properties=[_eccentricity(spacing)] if ndim == 2 else (),
     )
     axes = _AXES[ndim]
     size = f"area_{unit}2" if ndim == 2 else f"volume_{unit}3"
@@ -595,7 +654,7 @@ def _measure(instances: np.ndarray, image: np.ndarray | None, spacing: tuple[flo
     renamed |= {f"bbox-{i}": f"bbox_min_{a}" for i, a in enumerate(axes)}
     renamed |= {f"bbox-{i + ndim}": f"bbox_max_{a}" for i, a in enumerate(axes)}
     renamed |= {"equivalent_diameter_area": f"equivalent_diameter_{unit}", "solidity": "solidity"}
-    renamed |= {"eccentricity": "eccentricity"}
+    renamed |= {"second_moment_eccentricity": "eccentricity"}
     out = pd.DataFrame({new: table[old] for old, new in renamed.items() if old in table})
     if image is not None:
         channels = 1 if image.ndim == ndim else image.shape[-1]
@@ -605,6 +664,23 @@ def _measure(instances: np.ndarray, image: np.ndarray | None, spacing: tuple[flo
             out[f"intensity_max{suffix}"] = table[f"intensity_max{key}"]
             out[f"intensity_sum{suffix}"] = table[f"intensity_mean{key}"] * table["num_pixels"]
     return out
+
+
+def _eccentricity(spacing: tuple[float, ...] | None):
+    """regionprops' ``eccentricity`` (of the ellipse with the region's second moments), from the covariance of
+    its pixel coordinates: the same value without regionprops' general moments of order 3 (a tenth of the time).
+    """
+    scale = np.ones(2) if spacing is None else np.asarray(spacing, float)
+
+    def second_moment_eccentricity(region_mask: np.ndarray) -> float:
+        coords = np.argwhere(region_mask) * scale
+        if len(coords) < 2:
+            return 0.0
+        centred = coords - coords.mean(axis=0)
+        small, large = np.linalg.eigvalsh(centred.T @ centred / len(coords))
+        return float(np.sqrt(1 - small / large)) if large > 0 else 0.0
+
+    return second_moment_eccentricity
 
 
 def _column_names(properties: list[str], ndim: int, image: np.ndarray | None, unit: str) -> list[str]:

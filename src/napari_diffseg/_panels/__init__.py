@@ -8,6 +8,7 @@ wires panels to jobs. A panel with buttons that must wait for a running job has
 
 from .layers import ALL_SLICES, THIS_SLICE, LayerPickers
 from .models import ModelPanel
+from .objects import ObjectsPanel
 from .parameters import AUTO_THREADS, ParameterPanel
 from .run import CANCEL_TEXT, RUN_TEXT, RunControls
 from .status import StatusPanel
@@ -20,6 +21,7 @@ __all__ = [
     "THIS_SLICE",
     "LayerPickers",
     "ModelPanel",
+    "ObjectsPanel",
     "ParameterPanel",
     "RunControls",
     "StatusPanel",

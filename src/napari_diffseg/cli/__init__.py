@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from .demo import add_demo_parser
 from .errors import USER_ERRORS, cli_message
+from .objects import add_objects_parser
 from .outputs import check_outputs
 from .segment import add_segment_parser
 from .segment_stack import add_segment_stack_parser
@@ -28,6 +29,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_segment_parser,
     add_demo_parser,
     add_segment_stack_parser,
+    add_objects_parser,
 ]
 
 

@@ -35,6 +35,7 @@ PARAMETERS = (
     "save_model",
     "overwrite",
     "client",
+    "min_size",
 )
 
 #: Library phrases -> command-line phrases, applied in order before the parameter names.
@@ -52,6 +53,8 @@ PHRASES = (
     (" or None", " or drop it"),
     ("train slice ", "--train-slices: slice "),
     ("(or pass an array)", ""),
+    ("classes=[...]", "--classes"),
+    ("classes=[", "--classes ["),
 )
 
 #: Library functions -> subcommands.

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..io import LABEL_SUFFIXES, PNG_SUFFIXES
 from .bars import TrainingBar, bars_disabled
+from .objects import add_object_options, wants_objects, write_objects
 from .options import add_training_options, run_metadata, training_overrides
 from .outputs import add_output_option
 
@@ -53,6 +54,7 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also write the image beside a copy with the labels' colours and boundaries, as PNG",
     )
     add_training_options(parser)
+    add_object_options(parser)
     parser.set_defaults(run=run_segment)
 
 
@@ -85,6 +87,9 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.overlay:
         save_overlay(args.overlay, image.data, labels, args.channel_axis)
         print(f"wrote the overlay {args.overlay}")
+    if wants_objects(args):
+        data = image.data if args.channel_axis is None else np.moveaxis(image.data, args.channel_axis, -1)
+        write_objects(args, labels, data, image.pixel_size, objects_path=args.objects)
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES, ZARR_SUFFIX
 from ..params import STACK_MODES
 from .bars import StackBar, bars_disabled
+from .objects import add_object_options, wants_objects, write_objects
 from .options import add_training_options, int_list, training_overrides
 from .outputs import add_output_option, check_folder_files, endings
 
@@ -67,6 +68,7 @@ def add_segment_stack_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to label slices on")
     add_training_options(parser)
+    add_object_options(parser)
     parser.set_defaults(run=run_segment_stack)
 
 
@@ -83,6 +85,8 @@ def run_segment_stack(args: argparse.Namespace) -> int:
     bar = StackBar(disable=bars_disabled(args))
     try:
         files = image_files(args.stack)
+        if files is not None and wants_objects(args):
+            raise ValueError("--objects/--table need a stack file; for a folder of images run napari-diffseg objects")
         if files is not None:
             return _run_folder(args, files, train, client, bar, params)
         if not args.stack.lower().rstrip("/").endswith(STACK_SUFFIXES):
@@ -116,7 +120,24 @@ def run_segment_stack(args: argparse.Namespace) -> int:
         if client is not None:
             client.close()
     print(f"wrote {bar.done}/{bar.total} slices to {args.output}")
+    if wants_objects(args):
+        _write_stack_objects(args)
     return 0
+
+
+def _write_stack_objects(args: argparse.Namespace) -> None:
+    """Objects of the label stack just written, with the image when its axes are those of the labels."""
+    from ..stack.io import open_stack
+
+    labels = np.asarray(open_stack(args.output))
+    image = None
+    if args.axis == [0]:
+        image = np.asarray(open_stack(args.stack))
+        if args.channel_axis is not None:
+            image = np.moveaxis(image, args.channel_axis, -1)
+        if image.shape[: labels.ndim] != labels.shape:
+            image = None
+    write_objects(args, labels, image, None, objects_path=args.objects)
 
 
 def image_files(source: str) -> list[str] | None:
