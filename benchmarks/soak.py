@@ -1,4 +1,4 @@
-"""Memory over a long widget session: Run + Refine cycles in a real napari viewer.
+"""Memory over long use of the widget: Run + Refine cycles in a real napari viewer.
 
 Records the resident memory (RSS) and the bytes held by the output layer's undo history after
 every cycle, with and without returning freed heap memory to the system (glibc ``malloc_trim``),

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - the widget fixtures are imported from test_widget and used as arguments
-"""Faults in a real napari viewer: failing reads, refused runs, bad model files, long sessions.
+"""Faults in a real napari viewer: failing reads, refused runs, bad model files, long use.
 
 Each fault ends in one notification; napari keeps running, the user's layers are untouched and
 the previous result stays.

@@ -87,7 +87,7 @@ class Job:
     def release(self) -> None:
         """Drop the arrays, layers, model and work this job holds, once its result is written.
 
-        napari keeps a status entry of every worker it ran for the rest of the session, and
+        napari keeps a status entry of every worker it ran until it closes, and
         through it the worker and this job; a released job holds only a few small fields.
         """
         self.before = self.shown = self.edited = self.result = None  # type: ignore[assignment]
