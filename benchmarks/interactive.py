@@ -10,7 +10,8 @@ strokes), ``voc_multi`` (the same photos, multi-class, with their published scri
 ``bsds`` (BSDS500 train images whose coarsest annotation has 2..8 segments, one short stroke
 per segment at its deepest point; ``--bsds-split tune|held`` as in ``datasets.bsds_split``,
 ``val`` for the held-back BSDS500 val images), ``nuclei`` (nuclei2d, fg/bg) and ``dapi`` (the
-DAPI tissue nuclei, fg/bg; the first image of each organ and magnification, up to ``--limit``).
+DAPI tissue nuclei, fg/bg; the first image of each organ and magnification of ``--dapi-mags``,
+up to ``--limit``).
 
 Methods (``--methods``): ``today`` (fast preset, the linear readout, train then ``refine``
 per stroke), ``spatial`` (fast preset with the spatial readout, corrections re-solve the readout
@@ -83,7 +84,9 @@ def deepest_strokes(segments: np.ndarray, length: int = 15) -> np.ndarray:
     return scribbles
 
 
-def load_tasks(name: str, limit: int | None, bsds_split: str) -> list[Task]:
+def load_tasks(
+    name: str, limit: int | None, bsds_split: str, dapi_mags: tuple[str, ...] = ("20x", "40x", "63x")
+) -> list[Task]:
     """The tasks of data set ``name`` (empty when the data is absent)."""
     import tifffile
 
@@ -117,7 +120,7 @@ def load_tasks(name: str, limit: int | None, bsds_split: str) -> list[Task]:
         seen: set[str] = set()
         for path in sorted((folder / "images").glob("*.tif")) if folder.is_dir() else []:
             group = path.stem.rsplit("_", 1)[0]  # organ and magnification
-            if group in seen:
+            if group in seen or group.split("_")[1] not in dapi_mags:
                 continue
             seen.add(group)
             image, mask = tifffile.imread(path), tifffile.imread(folder / "labels" / path.name)
@@ -355,6 +358,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per data set")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bsds-split", default="tune", choices=("tune", "held", "val"))
+    parser.add_argument("--dapi-mags", default="20x,40x,63x", help="comma-separated DAPI magnifications")
     parser.add_argument("--out", default=str(RESULTS / "interactive.json"))
     parser.add_argument("--plot", action="store_true", help="also draw docs/images/interactive.png")
     parser.add_argument("--merge", default="", help="comma-separated result files whose records join --out first")
@@ -369,7 +373,7 @@ def main() -> None:
     done = {(r["dataset"], r["image"], r["method"], r["seed"]) for r in records}
     seeds = [int(s) for s in args.seeds.split(",")]
     for dataset in [s for s in args.sets.split(",") if s != "none"]:
-        for task in load_tasks(dataset, args.limit, args.bsds_split):
+        for task in load_tasks(dataset, args.limit, args.bsds_split, tuple(args.dapi_mags.split(","))):
             for method in args.methods.split(","):
                 if method.startswith("grabcut") and dataset in MULTI_SETS:
                     continue

@@ -21,6 +21,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
+from ._live_panel import LivePanel
 from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ParameterPanel, RunControls, busy_buttons
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
@@ -74,6 +75,8 @@ class SegmentationWidget(Container):
             for control in getattr(panel, "named", panel.controls):
                 if control.name not in direct:
                     setattr(self, control.name, control)
+        self.live_panel = LivePanel(self.scribbles, self.refine, lambda: self.running)
+        self.extend(self.live_panel.controls)
         self.new_scribbles.changed.connect(self._on_new_scribbles)
         self.run_button.changed.connect(self._on_run_clicked)
         self.refine_button.changed.connect(self.refine)
@@ -121,6 +124,7 @@ class SegmentationWidget(Container):
     def _disconnect_viewer(self, _object: Any = None) -> None:
         """Stop listening to the viewer once the widget's Qt side is gone; cancel a run."""
         self._jobs.closed = True
+        self.live_panel.close()
         self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         # A run never outlives napari (a worker thread still running while Python shuts down aborts).
@@ -227,7 +231,7 @@ class SegmentationWidget(Container):
             return
         model = self._model
         model.set_params(refine_iter=self.refine_iter.value, threads=self.threads.value)
-        plane = _layers.read_plane(scribbles, key)
+        plane = _layers.read_plane(scribbles, key).copy()  # strokes painted during the run go to the next
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles
         )
@@ -293,3 +297,4 @@ class SegmentationWidget(Container):
     def _on_idle(self, message: str) -> None:
         busy_buttons(self.controls, self.models, busy=False)
         self.status.value = message
+        self.live_panel.on_idle()

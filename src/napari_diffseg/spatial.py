@@ -285,6 +285,34 @@ def geodesic_costs(image: np.ndarray, targets: np.ndarray, n_classes: int, scale
     return out
 
 
+def reached_share(labels: np.ndarray, targets: np.ndarray, n_classes: int) -> float:
+    """The smallest share, over the classes, of a class's pixels in regions that hold a stroke of it.
+
+    A class whose regions are all painted has 1; one of many separate objects (nuclei), few of
+    which are painted, has a small share: distance to its strokes is then no evidence.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (H, W) class indices.
+    targets : numpy.ndarray
+        (H, W) class index of painted pixels, -1 elsewhere.
+    n_classes : int
+        Number of classes.
+    """
+    from scipy import ndimage
+
+    shares = []
+    for k in range(n_classes):
+        members = labels == k
+        if not members.any():
+            continue
+        components, _ = ndimage.label(members, structure=np.ones((3, 3), bool))
+        painted = np.unique(components[(targets == k) & members])
+        shares.append(np.isin(components, painted[painted > 0]).sum() / members.sum())
+    return float(min(shares, default=1.0))
+
+
 def spatial_readout(
     features: np.ndarray,
     image: np.ndarray,
@@ -299,6 +327,7 @@ def spatial_readout(
     fit_pixels: int = 20000,
     geodesic: float = 1.0,
     geodesic_scale: float = 50.0,
+    adaptive: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels of every pixel from per-pixel features, scribbles and the image's edges.
 
@@ -331,6 +360,14 @@ def spatial_readout(
         Extra weight of the painted pixels in the re-fits.
     fit_pixels : int
         About how many unpainted pixels the re-fits use.
+    geodesic : float
+        Weight of the geodesic distance to each class's strokes (:func:`geodesic_costs`).
+    geodesic_scale : float
+        Distance (in pixels of a flat region) that costs as much as one unit of evidence.
+    adaptive : bool
+        Scale ``geodesic`` by :func:`reached_share` of the solution without it, so that
+        classes of many separate objects, most of them unpainted, are not pulled towards
+        their strokes.
 
     Returns
     -------
@@ -347,13 +384,16 @@ def spatial_readout(
             f"features {features.shape}, image {image.shape} and targets {targets.shape} must share height and width"
         )
     weights = contrast_weights(image)
-    near = geodesic * geodesic_costs(image, targets, n_classes, geodesic_scale) if geodesic else 0.0
     painted = targets >= 0
     flat = features.reshape(features.shape[0], -1)
     model = fit_class_model(
         flat[:, painted.ravel()], targets[painted], n_classes, components=components, shrinkage=shrinkage
     )
-    labels = graph_cut(model.costs(features) + near, weights, targets, smoothness)
+    costs = model.costs(features)
+    if geodesic and adaptive:
+        geodesic *= reached_share(graph_cut(costs, weights, targets, smoothness), targets, n_classes)
+    near = geodesic * geodesic_costs(image, targets, n_classes, geodesic_scale) if geodesic else 0.0
+    labels = graph_cut(costs + near, weights, targets, smoothness)
     step = max(1, int(np.sqrt(targets.size / fit_pixels)))
     grid = np.zeros(targets.shape, bool)
     grid[step // 2 :: step, step // 2 :: step] = True
