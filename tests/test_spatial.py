@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_diffseg.spatial import contrast_weights, fit_discriminant, graph_cut, local_correction, spatial_readout
+from napari_diffseg.spatial import (
+    contrast_weights,
+    fit_discriminant,
+    graph_cut,
+    local_correction,
+    reached_share,
+    spatial_readout,
+)
 
 
 def _two_blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +38,7 @@ def test_stroke_does_not_leak_into_a_separated_region_of_the_same_colour():
     targets[32, 12:20] = 0  # class 0: the left disc
     targets[5, 5:60] = 1  # class 1: background
     targets[29:36, 44:53] = 1  # ... and the right disc (same colour as the left one)
-    labels, _, _ = spatial_readout(image, image, targets, 2, refits=0)
+    labels, _, _ = spatial_readout(image, image, targets, 2, refits=0, adaptive=False)  # the geodesic term
     assert (labels[discs == 1] == 0).mean() > 0.95
     assert (labels[discs == 2] == 1).mean() > 0.95
     assert (labels[discs == 0] == 1).mean() > 0.95
@@ -42,11 +49,11 @@ def test_corrective_stroke_changes_its_region_and_not_a_distant_one():
     targets = np.full((64, 64), -1)
     targets[32, 12:20] = 0
     targets[5, 5:60] = 1
-    before, _, _ = spatial_readout(image, image, targets, 2, refits=0)
+    before, _, _ = spatial_readout(image, image, targets, 2, refits=0, adaptive=False)
     assert (before[discs == 2] == 0).mean() > 0.95  # the unpainted right disc looks like class 0
     corrected = targets.copy()
     corrected[29:36, 44:53] = 1  # a correction in the right disc
-    after, _, _ = spatial_readout(image, image, corrected, 2, refits=0)
+    after, _, _ = spatial_readout(image, image, corrected, 2, refits=0, adaptive=False)
     assert (after[discs == 2] == 1).mean() > 0.95
     np.testing.assert_array_equal(after[discs == 1], before[discs == 1])
 
@@ -115,3 +122,32 @@ def test_discriminant_weights_and_missing_classes():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="share height and width"):
         spatial_readout(np.zeros((2, 8, 8)), np.zeros((1, 8, 9)), np.full((8, 8), -1), 2)
+
+
+def test_reached_share_is_the_smallest_painted_share_of_a_class():
+    labels = np.zeros((10, 20), int)
+    labels[:, 10:] = 1
+    labels[2:4, 2:4] = 1  # a separate, unpainted object of class 1 (4 of its 104 pixels)
+    targets = np.full(labels.shape, -1)
+    targets[5, 5] = 0
+    targets[5, 15] = 1
+    assert reached_share(labels, targets, 2) == pytest.approx(100 / 104)
+    targets[5, 15] = -1
+    targets[2, 2] = 1  # now only the small object is painted
+    assert reached_share(labels, targets, 2) == pytest.approx(4 / 104)
+
+
+def test_many_separate_objects_follow_strokes_on_a_few_of_them():
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:96, :96]
+    discs = np.zeros((96, 96), int)
+    for i, (y, x) in enumerate((y, x) for y in range(12, 96, 24) for x in range(12, 96, 24)):
+        discs[(rows - y) ** 2 + (cols - x) ** 2 <= 5**2] = i + 1
+    image = (discs > 0).astype(np.float32)[None] + rng.normal(0, 0.1, (1, 96, 96)).astype(np.float32)
+    targets = np.full(discs.shape, -1)
+    targets[11:14, 11:14] = 0  # two of the sixteen nuclei
+    targets[35:38, 35:38] = 0
+    targets[0, :] = 1  # background
+    labels, _, _ = spatial_readout(image, image, targets, 2)
+    assert all((labels[discs == i] == 0).mean() > 0.9 for i in range(1, 17))
+    assert (labels[discs == 0] == 1).mean() > 0.95

@@ -328,6 +328,9 @@ def spatial_readout(
     geodesic: float = 1.0,
     geodesic_scale: float = 50.0,
     adaptive: bool = True,
+    objects_share: float = 0.8,
+    objects_shrinkage: float = 0.9,
+    objects_components: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels of every pixel from per-pixel features, scribbles and the image's edges.
 
@@ -365,9 +368,15 @@ def spatial_readout(
     geodesic_scale : float
         Distance (in pixels of a flat region) that costs as much as one unit of evidence.
     adaptive : bool
-        Scale ``geodesic`` by :func:`reached_share` of the solution without it, so that
-        classes of many separate objects, most of them unpainted, are not pulled towards
-        their strokes.
+        Measure :func:`reached_share` of the solution without the geodesic term. Below
+        ``objects_share`` a class is made of many separate objects, most of them unpainted
+        (nuclei in a microscope image): the class model is re-fitted with
+        ``objects_components`` components and covariance shrinkage ``objects_shrinkage``,
+        without geodesic term or re-fits,
+        since strokes on a few objects describe the others poorly and distance to them is no
+        evidence. Otherwise ``geodesic`` is scaled by the share.
+    objects_share, objects_shrinkage, objects_components
+        See ``adaptive`` (measured on the development sets, see ``docs/benchmarks.md``).
 
     Returns
     -------
@@ -390,8 +399,17 @@ def spatial_readout(
         flat[:, painted.ravel()], targets[painted], n_classes, components=components, shrinkage=shrinkage
     )
     costs = model.costs(features)
-    if geodesic and adaptive:
-        geodesic *= reached_share(graph_cut(costs, weights, targets, smoothness), targets, n_classes)
+    share = reached_share(graph_cut(costs, weights, targets, smoothness), targets, n_classes) if adaptive else 1.0
+    if share < objects_share:  # many separate objects, most of them unpainted (nuclei): one linear discriminant
+        model = fit_class_model(
+            flat[:, painted.ravel()],
+            targets[painted],
+            n_classes,
+            components=objects_components,
+            shrinkage=objects_shrinkage,
+        )
+        costs, geodesic, refits = model.costs(features), 0.0, 0
+    geodesic *= share
     near = geodesic * geodesic_costs(image, targets, n_classes, geodesic_scale) if geodesic else 0.0
     labels = graph_cut(costs + near, weights, targets, smoothness)
     step = max(1, int(np.sqrt(targets.size / fit_pixels)))
