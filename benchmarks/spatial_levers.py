@@ -20,7 +20,7 @@ import numpy as np
 from benchmarks.interactive import MULTI_SETS, Task, correct, load_tasks, score
 
 VARIANTS: dict[str, dict] = {
-    "stage1": {"adaptive": False},
+    "stage1": {"adaptive": False, "refits": 2},
     "no_geodesic": {"geodesic": 0.0},
     "smooth_1": {"smoothness": 1.0, "adaptive": False},
     "smooth_0.5": {"smoothness": 0.5, "adaptive": False},

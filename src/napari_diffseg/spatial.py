@@ -320,7 +320,7 @@ def spatial_readout(
     n_classes: int,
     *,
     smoothness: float = 2.0,
-    refits: int = 2,
+    refits: int = 0,
     components: int = 8,
     shrinkage: float = 0.2,
     stroke_weight: float = 1.0,
