@@ -239,11 +239,10 @@ def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
 
 
-def test_spatial_readout_is_the_default_and_refines_without_training():
+def test_spatial_readout_keeps_strokes_and_refines_without_training():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 2, 7, 7)
-    seg = Segmenter(seed=0, max_iter=20, refine_iter=0).fit(image, scribbles)
-    assert seg.params.readout == "spatial"  # the fast preset's default
+    seg = Segmenter(seed=0, max_iter=20, refine_iter=0, readout="spatial").fit(image, scribbles)
     labels = seg.labels()
     painted = scribbles > 0
     np.testing.assert_array_equal(labels[painted], scribbles[painted])

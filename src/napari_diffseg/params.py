@@ -91,7 +91,7 @@ class Params:
         output); ``"linear"`` fits a linear discriminant (shrinkage LDA) of the painted
         classes on the painted pixels' responses and applies it to every pixel, so that
         clusters no stroke touches go to the class they resemble most (needs
-        ``final_forward="eval"``); ``"spatial"`` (the fast preset's default) labels the
+        ``final_forward="eval"``; the fast preset's default); ``"spatial"`` labels the
         training image with such a discriminant re-fitted on, and regularised by, a
         contrast-sensitive graph cut with the strokes fixed (:mod:`napari_diffseg.spatial`),
         so that strokes spread along the image and stop at its edges, and a correction that
@@ -151,7 +151,7 @@ PRESETS: dict[str, Params] = {
         normalization="percentile",
         color_space="lab",
         final_forward="eval",
-        readout="spatial",
+        readout="linear",
         threads=None,
     ),
 }
