@@ -92,8 +92,8 @@ class Params:
         classes on the painted pixels' responses and applies it to every pixel, so that
         clusters no stroke touches go to the class they resemble most (needs
         ``final_forward="eval"``; the fast preset's default); ``"spatial"`` labels the
-        training image with such a discriminant re-fitted on, and regularised by, a
-        contrast-sensitive graph cut with the strokes fixed (:mod:`napari_diffseg.spatial`),
+        training image by a contrast-sensitive graph cut over discriminants of the painted
+        classes, with the strokes fixed (:mod:`napari_diffseg.spatial`),
         so that strokes spread along the image and stop at its edges, and a correction that
         only adds strokes changes only the regions they lie in (needs ``final_forward="eval"``).
     threads : int or None

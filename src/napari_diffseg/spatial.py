@@ -5,9 +5,10 @@ discriminants of the painted classes on per-pixel features, e.g. the network's r
 geodesic distance to each class's strokes) is combined with a Potts model on the 4-neighbour grid
 whose edge weights fall with the colour difference across the edge, and the strokes are hard
 constraints. Two classes are solved exactly by one minimum cut; more classes by alpha-expansion.
-As in GrabCut, the class model is then re-fitted on the regularised labels and the graph solved
-again (:func:`spatial_readout`). :func:`local_correction` keeps a correction to the region its
-stroke is painted in.
+Optionally, as in GrabCut, the class model is re-fitted on the regularised labels and the graph
+solved again (:func:`spatial_readout`). Where a class is made of many separate objects, few of
+them painted (:func:`reached_share`), one linear discriminant without the geodesic term is used
+instead. :func:`local_correction` keeps a correction to the region its stroke is painted in.
 
 Arrays: ``features`` (Q, H, W), ``image`` (C, H, W), ``targets`` (H, W) int with the class index
 0..K-1 of painted pixels and -1 elsewhere; labels are class indices 0..K-1.
