@@ -227,8 +227,7 @@ def test_a_new_class_takes_over_the_unclaimed_cluster_of_its_stroke_at_once(seed
 def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 2, 7, 7)
-    seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
-    assert seg.params.readout == "linear"  # the fast preset's default
+    seg = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
     labels = seg.labels()
     assert seg.readout is not None and seg.readout[0].shape == (2, seg.params.channels)
     painted = scribbles > 0
@@ -240,10 +239,27 @@ def test_linear_readout_is_fitted_on_the_strokes_saved_and_reused(tmp_path):
     np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
 
 
+def test_spatial_readout_keeps_strokes_and_refines_without_training():
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 2, 7, 7)
+    seg = Segmenter(seed=0, max_iter=20, refine_iter=0, readout="spatial").fit(image, scribbles)
+    labels = seg.labels()
+    painted = scribbles > 0
+    np.testing.assert_array_equal(labels[painted], scribbles[painted])
+    weights = [p.detach().clone() for p in seg.network.parameters()]
+    corrected = scribbles.copy()
+    corrected[2:4, 2:4] = 9  # a new class
+    assert list(seg.refine(corrected)) == []
+    after = seg.labels()
+    assert set(np.unique(after)) <= {2, 7, 9} and (after[2:4, 2:4] == 9).all()
+    assert all(torch.equal(a, b) for a, b in zip(weights, seg.network.parameters(), strict=True))
+    assert seg.predict(image).shape == labels.shape
+
+
 def test_argmax_readout_uses_the_painted_channels_alone():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band goes to a painted class
-    linear = Segmenter(seed=0, max_iter=20).fit(image, scribbles)  # the fast preset's readout
+    linear = Segmenter(seed=0, max_iter=20, readout="linear").fit(image, scribbles)
     argmax = Segmenter(seed=0, max_iter=20, readout="argmax").fit(image, scribbles)
     for seg in (linear, argmax):
         labels = seg.labels()

@@ -22,6 +22,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
+from ._live_panel import LivePanel
 from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ObjectsPanel, ParameterPanel, RunControls, StatusPanel
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 from .params import Params
@@ -91,6 +92,8 @@ class SegmentationWidget(Container):
         for panel in panels:
             for control in getattr(panel, "named", panel.controls):
                 setattr(self, control.name, control)
+        self.live_panel = LivePanel(self.scribbles, self.refine, lambda: self.running)
+        self.extend(self.live_panel.controls)
         self.new_scribbles.changed.connect(self._on_new_scribbles)
         self.run_button.changed.connect(self._on_run_clicked)
         self.refine_button.changed.connect(self.refine)
@@ -153,6 +156,7 @@ class SegmentationWidget(Container):
     def _disconnect_viewer(self, _object: Any = None) -> None:
         """Stop listening to the viewer once the widget's Qt side is gone; cancel a run."""
         self._jobs.closed = True
+        self.live_panel.close()
         self._viewer.layers.events.inserted.disconnect(self._on_layers_changed)
         self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         # A run never outlives napari (a worker thread still running while Python shuts down aborts).
@@ -260,7 +264,7 @@ class SegmentationWidget(Container):
             return
         model = self._model
         model.set_params(refine_iter=self.refine_iter.value, threads=self._run_threads())
-        plane = _layers.read_plane(scribbles, key)
+        plane = _layers.read_plane(scribbles, key).copy()  # strokes painted during the run go to the next
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles
         )
@@ -343,6 +347,7 @@ class SegmentationWidget(Container):
     def _on_idle(self) -> None:
         for panel in self._busy_panels:
             panel.set_busy(False)
+        self.live_panel.on_idle()
 
     @property
     def _busy_panels(self) -> tuple[RunControls | ModelPanel | ObjectsPanel, ...]:

@@ -19,7 +19,7 @@ FinalForward = Literal["train", "eval"]
 Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
 Padding = Literal["zeros", "replicate", "reflect"]
-Readout = Literal["argmax", "linear"]
+Readout = Literal["argmax", "linear", "spatial"]
 ColorSpace = Literal["rgb", "lab"]
 
 STACK_MODES = ("shared", "independent")  # how segment_stack treats the slices of a stack
@@ -97,13 +97,17 @@ class Params:
     unpainted : {"assign", "keep"}
         With scribbles, ``"assign"`` gives every pixel one of the painted ids;
         ``"keep"`` lets clusters no scribble claims keep ids above the largest painted id.
-    readout : {"argmax", "linear"}
+    readout : {"argmax", "linear", "spatial"}
         With scribbles of two or more classes and ``unpainted="assign"``: ``"argmax"`` gives
         each pixel the painted class whose channel responds most (the network's own
         output); ``"linear"`` fits a linear discriminant (shrinkage LDA) of the painted
         classes on the painted pixels' responses and applies it to every pixel, so that
         clusters no stroke touches go to the class they resemble most (needs
-        ``final_forward="eval"``; the fast preset's default).
+        ``final_forward="eval"``; the fast preset's default); ``"spatial"`` labels the
+        training image by a contrast-sensitive graph cut over discriminants of the painted
+        classes, with the strokes fixed (:mod:`napari_diffseg.spatial`),
+        so that strokes spread along the image and stop at its edges, and a correction that
+        only adds strokes changes only the regions they lie in (needs ``final_forward="eval"``).
     threads : int or None
         Torch CPU threads while this run executes (``None``: leave torch's setting).
     """
@@ -175,7 +179,7 @@ _CHOICES = {
     "color_space": ("rgb", "lab"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),
-    "readout": ("argmax", "linear"),
+    "readout": ("argmax", "linear", "spatial"),
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
@@ -245,8 +249,8 @@ def _validated(params: Params) -> Params:
         raise ValueError(f"refine_lr must be a finite, non-negative number or None; got {params.refine_lr!r}")
     if params.threads is not None and (not _is_int(params.threads) or params.threads < 1):
         raise ValueError(f"threads must be a positive integer or None; got {params.threads!r}")
-    if params.readout == "linear" and params.final_forward == "train":
-        raise ValueError("readout='linear' needs final_forward='eval'")
+    if params.readout != "argmax" and params.final_forward == "train":
+        raise ValueError(f"readout={params.readout!r} needs final_forward='eval'")
     if params.train_pixels is not None and params.final_forward == "train":
         raise ValueError("final_forward='train' needs train_pixels=None (training on the whole image)")
     return params

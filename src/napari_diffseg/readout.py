@@ -4,12 +4,16 @@ Every pixel's response is reduced to two scores (:func:`scores`): its best chann
 channels, and the painted class it belongs to, read out either by the painted channels'
 argmax or by a shrinkage linear discriminant (:func:`fit_lda`) of the painted pixels'
 responses. :func:`read_out` turns those into ids: painted classes keep their ids, and other
-clusters get ids from an :class:`IdTable`. Spatial readouts of the scribbles plug in here.
+clusters get ids from an :class:`IdTable`. The spatial readout (``readout="spatial"``,
+:meth:`Readout.spatial_labels`) labels the training image from its responses, the strokes and
+the image's edges with :func:`~napari_diffseg.spatial.spatial_readout`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -143,6 +147,48 @@ def scores(response: torch.Tensor, n_painted: int, readout: tuple[torch.Tensor, 
     return torch.stack([best, painted], dim=-1).float()
 
 
+def keep_strokes(labels: np.ndarray, targets: np.ndarray, scribble_ids: np.ndarray) -> np.ndarray:
+    """``labels`` with every painted pixel (``targets`` >= 0, channel indices) set to its painted id."""
+    painted = targets >= 0
+    if not painted.any():
+        return labels
+    out = labels.astype(label_dtype(max(int(labels.max(initial=0)), int(scribble_ids.max(initial=0)))))
+    out[painted] = scribble_ids[targets[painted]]
+    return out
+
+
+def uses_spatial(params: Params, n_painted: int) -> bool:
+    """Whether the training image is labelled by the spatial readout (two or more painted classes, all assigned)."""
+    return params.readout == "spatial" and n_painted >= 2 and params.unpainted == "assign"
+
+
+def weights_key(network: torch.nn.Sequential, image: torch.Tensor) -> bytes:
+    """A digest of the network's parameters and of the image: equal digests give equal responses."""
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in (*network.parameters(), image):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+@dataclass
+class SpatialState:
+    """What the spatial readout keeps between labellings of the training image.
+
+    Attributes
+    ----------
+    key : bytes or None
+        :func:`weights_key` of the weights and image the ``responses`` belong to.
+    responses : numpy.ndarray or None
+        (q, H, W) eval-mode responses of the training image (its first image).
+    shown : tuple of numpy.ndarray or None
+        The last labels and the strokes (ids, 0 = unpainted) behind them, for local corrections.
+    """
+
+    key: bytes | None = None
+    responses: np.ndarray | None = None
+    shown: tuple[np.ndarray, np.ndarray] | None = None
+
+
 def read_out(
     pixel_scores: torch.Tensor, scribble_ids: np.ndarray, *, unpainted: str, table: IdTable | None, min_size: int
 ) -> np.ndarray:
@@ -228,10 +274,18 @@ class Readout:
         self.ids: IdTable | None = None
         self.linear: tuple[torch.Tensor, torch.Tensor] | None = None
         self.calibrated = False
+        self.spatial = SpatialState()
 
-    def forget(self) -> None:
-        """The weights, scribbles or parameters changed: ids, readout and BatchNorm statistics are stale."""
+    def forget(self, *, history: bool = False) -> None:
+        """The weights, scribbles or parameters changed: ids, readout and BatchNorm statistics are stale.
+
+        Cached responses stay while their weights and image do (:class:`SpatialState`);
+        ``history`` also drops the labels shown before (a new training: the next labels are
+        not a correction of them).
+        """
         self.ids, self.linear, self.calibrated = None, None, False
+        if history:
+            self.spatial.shown = None
 
     def restore(self, file: ModelFile, device: torch.device) -> None:
         """Take the id table and linear readout saved in a model file."""
@@ -249,12 +303,9 @@ class Readout:
         """
         import torch
 
-        from .network import PREDICT_TILE, recalibrate_batchnorm, tile_responses
-        from .sampling import calibration_batch
+        from .network import PREDICT_TILE, tile_responses
 
-        recalibrate_batchnorm(
-            network, calibration_batch(image, train_pixels=params.train_pixels, crop_size=params.crop_size)
-        )
+        recalibrate(network, image, params)
         n_classes = 0 if scribbles is None else scribbles.n_classes
         if not (params.readout == "linear" and n_classes >= 2 and params.unpainted == "assign"):
             return None
@@ -274,6 +325,50 @@ class Readout:
         weight, bias = fit_lda(painted_tiles(), n_classes, params.channels)
         self.linear = (weight.float().to(image.device), bias.float().to(image.device))
         return first or None
+
+    def spatial_labels(
+        self, network: torch.nn.Sequential, image: torch.Tensor, scribbles: Scribbles, params: Params
+    ) -> np.ndarray:
+        """Ids of the first training image by :func:`~napari_diffseg.spatial.spatial_readout` of its responses.
+
+        The responses are computed (after BatchNorm recalibration) only when the weights or
+        the image changed since the last call, so a correction without training only
+        re-solves the readout. When strokes were only added since the labels shown last, the
+        change is kept to the regions the new strokes lie in
+        (:func:`~napari_diffseg.spatial.local_correction`). The linear readout for
+        :meth:`tiled_scores` (other images, saved models) is the discriminant fitted on the
+        result (with several training images: :func:`fit_lda` on all their strokes). Painted
+        pixels keep their ids.
+        """
+        import torch
+
+        from .network import stitched_responses
+        from .spatial import local_correction, spatial_readout
+
+        key = weights_key(network, image)
+        state = self.spatial
+        if state.key != key or state.responses is None:
+            recalibrate(network, image, params)
+            state.responses = stitched_responses(network, image[:1], params.n_conv).numpy()
+            state.key = key
+        height, width = image.shape[-2:]
+        targets = scribbles.targets.reshape(image.shape[0], height, width)[0]
+        classes, weight, bias = spatial_readout(state.responses, image[0].cpu().numpy(), targets, scribbles.n_classes)
+        labels = scribbles.ids[classes]
+        strokes = np.where(targets >= 0, scribbles.ids[np.maximum(targets, 0)], 0)
+        if state.shown is not None and state.shown[0].shape == labels.shape:
+            previous, before = state.shown
+            if not ((before > 0) & (strokes != before)).any():  # strokes were only added: a local correction
+                labels = local_correction(previous, labels, np.where(before > 0, 0, strokes))
+        state.shown = (labels, strokes)
+        if image.shape[0] > 1:  # several training images: the strokes of all of them, not the first one's labels
+            self.calibrate(network, image, scribbles, params.replace(readout="linear"))
+        else:
+            device = image.device
+            self.linear = (torch.from_numpy(weight).float().to(device), torch.from_numpy(bias).float().to(device))
+        self.calibrated = True
+        labels = keep_strokes(merge_small_regions(labels, params.min_size), targets, scribbles.ids)
+        return labels.astype(label_dtype(int(labels.max(initial=0))))
 
     def tiled_scores(
         self, network: torch.nn.Sequential, image: torch.Tensor, n_conv: int, n_painted: int, tiles: Tiles | None = None
@@ -306,3 +401,13 @@ class Readout:
         if self.ids is None:
             self.ids = IdTable(channels, scribble_ids)
         self.ids.extend(np.arange(channels))
+
+
+def recalibrate(network: torch.nn.Sequential, image: torch.Tensor, params: Params) -> None:
+    """Recalibrate the network's BatchNorm statistics on the training image(s) (N, C, H, W)."""
+    from .network import recalibrate_batchnorm
+    from .sampling import calibration_batch
+
+    recalibrate_batchnorm(
+        network, calibration_batch(image, train_pixels=params.train_pixels, crop_size=params.crop_size)
+    )

@@ -21,7 +21,7 @@ from .network import batch_stats_forward, build_network, stitched_responses
 from .params import Params, check_seed, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
-from .readout import Readout, scores
+from .readout import Readout, keep_strokes, scores, uses_spatial
 from .regions import image_regions, majority_vote
 from .training import Trainer
 
@@ -78,7 +78,7 @@ class Segmenter:
     @network.setter
     def network(self, network: torch.nn.Sequential) -> None:
         self._trainer.network = network
-        self._readout.forget()
+        self._readout.forget(history=True)
 
     @property
     def in_channels(self) -> int | None:
@@ -136,7 +136,7 @@ class Segmenter:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load what :meth:`state_dict` returned into a model of the same parameters and input."""
         self._trainer.load_state_dict(state)
-        self._readout.forget()
+        self._readout.forget(history=True)
 
     def min_labels(self) -> int:
         """The label floor at which training stops."""
@@ -179,7 +179,7 @@ class Segmenter:
         trainer = self._trainer
         trainer.set_image(image, channel_axis)
         trainer.set_scribbles(scribbles)
-        self._readout.forget()
+        self._readout.forget(history=True)
         if not (warm_start and trainer.network is not None):
             trainer.init_network()
         p = self.params
@@ -241,17 +241,22 @@ class Segmenter:
         network, image = self.network, self.image
         if network is None or image is None:
             raise RuntimeError("no trained model; call train or fit first")
-        n_painted = self.scribble_ids.size
-        if self.params.final_forward == "train":
-            pixel_scores = scores(batch_stats_forward(network, image), n_painted, self._readout.linear)
-        else:
-            tiles = self._readout.calibrate(network, image, self.scribbles, self.params)
-            pixel_scores = self._readout.tiled_scores(network, image[:1], self.params.n_conv, n_painted, tiles)
+        n_painted, scribbles = self.scribble_ids.size, self.scribbles
+        with torch_threads(self.params.threads):
+            if scribbles is not None and uses_spatial(self.params, n_painted):
+                return self._readout.spatial_labels(network, image, scribbles, self.params)
+            if self.params.final_forward == "train":
+                pixel_scores = scores(batch_stats_forward(network, image), n_painted, self._readout.linear)
+            else:
+                tiles = self._readout.calibrate(network, image, scribbles, self.params)
+                pixel_scores = self._readout.tiled_scores(network, image[:1], self.params.n_conv, n_painted, tiles)
         self._readout.calibrated = True
         labels = self._readout.label(pixel_scores, self.scribble_ids, self.params, new_table=True)
         if n_painted == 0 and self.params.region_scale > 0:  # the training image's regions vote
             labels = majority_vote(labels, image_regions(image[0].cpu().numpy(), self.params.region_scale))
-        return labels
+        if scribbles is None:
+            return labels
+        return keep_strokes(labels, scribbles.targets.reshape(image.shape[0], *image.shape[-2:])[0], scribbles.ids)
 
     def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """Label another image of the same kind with one forward pass (eval-mode BatchNorm).

@@ -210,10 +210,12 @@ class StackSink:
         The stack's layout (from :func:`~napari_diffseg.stack.layout.stack_layout`).
     writer : SliceWriter
         Where the labels go.
+    scribbles : array_like, optional
+        The stack's scribbles (0 = unlabeled): painted pixels keep their ids in what is written.
     """
 
-    def __init__(self, layout: Any, writer: SliceWriter):
-        self.layout, self.writer = layout, writer
+    def __init__(self, layout: Any, writer: SliceWriter, scribbles: Any = None):
+        self.layout, self.writer, self.scribbles = layout, writer, scribbles
         self.n_slices = layout.n_slices
 
     def open(self, model: Any) -> None:
@@ -227,6 +229,9 @@ class StackSink:
     def write(self, flat: int, labels: np.ndarray) -> np.ndarray:
         """Write the labels of slice ``flat`` in the output's dtype; return them as written."""
         labels = labels.astype(self.writer.array.dtype, copy=False)
+        if self.scribbles is not None:
+            marks = read_slice(self.scribbles, self.layout.label_index(flat))
+            labels = np.where(marks > 0, marks, labels).astype(labels.dtype)
         self.writer.write(flat, self.layout.label_index(flat), labels)
         return labels
 

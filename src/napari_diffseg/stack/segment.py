@@ -183,7 +183,7 @@ def iter_segment_stack(
         overwrite=overwrite,
     )
     scribble_source = None if scribbles is None else open_stack(scribbles)
-    sink = StackSink(layout, writer)
+    sink = StackSink(layout, writer, scribble_source)
     if mode == "independent":
         steps = independent_steps(
             source, scribble_source, sink, params=run_params, seed=seed, device=device, merge_fragments=merge_fragments
