@@ -25,7 +25,7 @@ the multi-class sets. Our methods run over ``--seeds``; the peers are determinis
 Scores: foreground IoU on fg/bg sets, the mean over classes of the class IoU on multi-class
 sets (void ignored). Results go to ``results/interactive.json`` (one record per data set,
 image, method and seed; resumable: records already there are skipped) and a Markdown table
-``results/interactive.md``; ``--plot`` draws ``docs/images/interactive.png``.
+``results/interactive.md``; ``--plot`` draws ``docs/interactive.png``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 from benchmarks import datasets
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PLOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "interactive.png"
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "interactive.png"
 DISK_RADIUS = 4
 MULTI_SETS = ("voc_multi", "bsds")
 SETS = ("voc_fg", "voc_multi", "bsds", "nuclei", "dapi")
@@ -360,7 +360,7 @@ def main() -> None:
     parser.add_argument("--bsds-split", default="tune", choices=("tune", "held", "val"))
     parser.add_argument("--dapi-mags", default="20x,40x,63x", help="comma-separated DAPI magnifications")
     parser.add_argument("--out", default=str(RESULTS / "interactive.json"))
-    parser.add_argument("--plot", action="store_true", help="also draw docs/images/interactive.png")
+    parser.add_argument("--plot", action="store_true", help="also draw docs/interactive.png")
     parser.add_argument("--merge", default="", help="comma-separated result files whose records join --out first")
     args = parser.parse_args()
     import torch
