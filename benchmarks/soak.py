@@ -18,6 +18,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path(__file__).parent / "results" / "soak.json"
 
 
@@ -54,6 +56,9 @@ def history_mb(layer) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=100)
+    parser.add_argument("--side", type=int, help="a noisy two-region image of this side instead of the astronaut")
+    parser.add_argument("--max-iter", type=int, help="the widget's Max iterations (default: the preset's)")
+    parser.add_argument("--refine-iter", type=int, help="the widget's Refine iterations (default: the preset's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -63,8 +68,17 @@ def main() -> None:
 
     viewer = napari.Viewer(show=False)
     _, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
-    viewer.add_image(data.astronaut(), name="astronaut", rgb=True)
-    libc = ctypes.CDLL("libc.so.6")
+    if args.side:
+        rng = np.random.default_rng(0)
+        image = np.zeros((args.side, args.side), np.float32)
+        image[:, args.side // 2 :] = 1.0
+        viewer.add_image(image + rng.normal(0, 0.2, image.shape).astype(np.float32), name="image")
+    else:
+        viewer.add_image(data.astronaut(), name="image", rgb=True)
+    if args.max_iter:
+        widget.max_iter.value = args.max_iter
+    if args.refine_iter:
+        widget.refine_iter.value = args.refine_iter
 
     def wait() -> None:
         while widget.running:
@@ -74,23 +88,29 @@ def main() -> None:
     widget.run()
     wait()
     widget.new_scribbles.clicked.emit()
-    scribbles = viewer.layers["astronaut scribbles"]
-    scribbles.data[300:320, 150:350] = 1
-    scribbles.data[20:40, 20:480] = 2
-    out = viewer.layers["astronaut segmentation"]
+    scribbles = viewer.layers["image scribbles"]
+    height, width = scribbles.data.shape
+    scribbles.data[height // 2 : height // 2 + 8, width // 10 : width // 3] = 1
+    scribbles.data[height // 10 : height // 10 + 8, width * 2 // 3 : width - width // 10] = 2
+    out = viewer.layers["image segmentation"]
     rows = []
     for cycle in range(args.cycles):
         widget.seed.value = cycle % 3
         widget.run()
         wait()
-        scribbles.data[100 + cycle % 300, 400:420] = 1 + cycle % 2
+        row = height // 5 + cycle % (height // 2)
+        scribbles.data[row, width // 20 : width // 10] = 1 + cycle % 2  # a new stroke each cycle
         widget.refine()
         wait()
         gc.collect()
         before_trim = rss_mb()
-        libc.malloc_trim(0)
         rows.append(
-            {"cycle": cycle + 1, "rss_mb": before_trim, "rss_trimmed_mb": rss_mb(), "history_mb": history_mb(out)}
+            {
+                "cycle": cycle + 1,
+                "rss_mb": before_trim,
+                "rss_trimmed_mb": trimmed_rss_mb(),
+                "history_mb": history_mb(out),
+            }
         )
         print(json.dumps(rows[-1]), flush=True)
         args.out.write_text(json.dumps(rows, indent=1))
