@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_widget import TIMEOUT_MS, two_region_image
 
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
-
-TIMEOUT_MS = 120_000
-
-
-def two_region_image(shape=(32, 40), seed=0) -> np.ndarray:
-    """Dark left half, bright right half, mild noise."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros(shape, dtype=np.float32)
-    image[..., shape[-1] // 2 :] = 1.0
-    return image + rng.normal(0, 0.05, shape).astype(np.float32)
 
 
 @pytest.fixture
