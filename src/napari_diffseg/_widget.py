@@ -23,7 +23,16 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
 from ._live_panel import LivePanel
-from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ObjectsPanel, ParameterPanel, RunControls, StatusPanel
+from ._panels import (
+    ALL_SLICES,
+    LayerPickers,
+    ModelPanel,
+    ObjectsPanel,
+    ParameterPanel,
+    RunControls,
+    StatusPanel,
+    readouts,
+)
 from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 from .params import Params
 
@@ -245,7 +254,10 @@ class SegmentationWidget(Container):
 
     @_notify_errors
     def refine(self, _value: Any = None) -> None:
-        """Continue training the current model with the edited scribbles (the correction loop)."""
+        """Continue training the current model with the edited scribbles (the correction loop).
+
+        The refinement uses the Refine iterations, Scribble readout and CPU threads shown.
+        """
         self._jobs.check_idle()
         images = self.pickers.selected_images()
         if self._model is None or self._model_source is None:  # no Run yet, or a loaded model
@@ -263,7 +275,10 @@ class SegmentationWidget(Container):
             show_warning("Refine needs scribbles: pick a scribble layer or add one, paint, then Refine")
             return
         model = self._model
-        model.set_params(refine_iter=self.refine_iter.value, threads=self._run_threads())
+        if self.readout.value not in readouts(model.params):
+            show_warning(f"the model of the last Run cannot use Scribble readout {self.readout.value!r}: press Run")
+            return
+        model.set_params(refine_iter=self.refine_iter.value, readout=self.readout.value, threads=self._run_threads())
         plane = _layers.read_plane(scribbles, key).copy()  # strokes painted during the run go to the next
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles

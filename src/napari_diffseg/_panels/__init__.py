@@ -9,7 +9,7 @@ wires panels to jobs. A panel with buttons that must wait for a running job has
 from .layers import ALL_SLICES, THIS_SLICE, LayerPickers
 from .models import ModelPanel
 from .objects import ObjectsPanel
-from .parameters import AUTO_THREADS, ParameterPanel
+from .parameters import AUTO_THREADS, ParameterPanel, readouts
 from .run import CANCEL_TEXT, RUN_TEXT, RunControls
 from .status import StatusPanel
 
@@ -25,4 +25,5 @@ __all__ = [
     "ParameterPanel",
     "RunControls",
     "StatusPanel",
+    "readouts",
 ]
