@@ -7,6 +7,7 @@ imported only once a generator starts running (in the worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +67,21 @@ def warm_up() -> None:
     from . import segmenter  # noqa: F401
 
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS (OpenBLAS) on one thread while a job runs off the GUI thread.
+
+    The readouts' small matrix products gain little from more threads, and the threads of a
+    multi-threaded OpenBLAS spin between products and starve the GUI thread (on two cores
+    the spatial readout froze napari for seconds at a time). The limit holds for the whole
+    process while a job runs; torch's threads are set apart, by the run's *CPU threads*.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def output_classes(model: Segmenter) -> int | None:
