@@ -327,6 +327,29 @@ def test_save_load_and_apply_to_another_layer(viewer, widget, qtbot, tmp_path):
     assert np.bincount(labels[:, :16].ravel()).argmax() != np.bincount(labels[:, 24:].ravel()).argmax()
 
 
+def test_the_file_buttons_ask_for_a_path_and_do_nothing_when_the_dialog_is_cancelled(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    from napari_diffseg._panels import ModelPanel
+
+    answers = {"save": "", "load": ""}  # what the file dialogs return ('' = cancelled)
+    monkeypatch.setattr(ModelPanel, "ask_save_path", lambda self, parent: answers["save"])
+    monkeypatch.setattr(ModelPanel, "ask_load_path", lambda self, parent: answers["load"])
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
+    widget.max_iter.value = 4
+    viewer.add_image(two_region_image(), name="cells")
+    run_and_wait(widget, qtbot)
+    trained = widget.model
+    widget.save_model_button.clicked.emit()
+    assert list(tmp_path.iterdir()) == []
+    answers["save"] = answers["load"] = str(tmp_path / "model.pt")
+    widget.save_model_button.clicked.emit()
+    assert (tmp_path / "model.pt").is_file()
+    widget.load_model_button.clicked.emit()
+    assert widget.model is not trained and widget.model.params == trained.params
+
+
 def test_painting_in_the_output_during_a_run_is_kept(viewer, widget, qtbot, notifications):
     viewer.add_image(two_region_image((48, 48)), name="cells")
     widget.max_iter.value = 100_000
