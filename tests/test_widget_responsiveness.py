@@ -104,7 +104,7 @@ def test_heartbeat_during_a_run_on_a_481x321_image(make_napari_viewer, qtbot):
 
 
 def test_refine_time_on_a_481x321_image(make_napari_viewer, qtbot):
-    """The correction loop's latency (issue target: 0.8 s); prints the figure, checks the fix."""
+    """The correction loop's latency (target: 0.8 s); prints the figure, checks the fix."""
     viewer, widget, scribbles = trained_with_scribbles(make_napari_viewer, qtbot)
     scribbles.data[120:126, 200:260] = 3  # face: a new class
     gaps, _click, duration = heartbeat_gaps(widget, qtbot, "refine")
