@@ -180,6 +180,52 @@ def test_threads_reach_the_run(tmp_path, rgb_png):
     assert read_label_metadata(out)["params"]["threads"] == 2
 
 
+def test_readout_chooses_how_scribbles_label_the_image(tmp_path, rgb_png):
+    from napari_diffseg import segment
+
+    scribbles = np.zeros((32, 40), np.uint8)
+    scribbles[5:25, 4], scribbles[5:15, 34] = 2, 7
+    iio.imwrite(tmp_path / "scribbles.png", scribbles)
+    image = iio.imread(rgb_png)
+    results = {}
+    for readout in ("argmax", "linear", "spatial"):
+        out = tmp_path / f"{readout}.tif"
+        args = ["segment", str(rgb_png), "--scribbles", str(tmp_path / "scribbles.png"), "-o", str(out)]
+        assert main([*args, "--readout", readout, "--threads", "1", *QUICK]) == 0
+        results[readout] = tifffile.imread(out)
+        expected = segment(image, scribbles, readout=readout, max_iter=5, threads=1)
+        np.testing.assert_array_equal(results[readout], expected)  # the run used that readout
+        assert read_label_metadata(out)["params"]["readout"] == readout
+    assert len({labels.tobytes() for labels in results.values()}) > 1  # the readouts differ on this image
+
+
+def test_segment_stack_takes_readout(tmp_path):
+    from napari_diffseg import Segmenter
+
+    stack = np.stack([piecewise_rgb(region_truth(32, 40), noise=5.0, seed=z)[..., 0] for z in range(3)])
+    scribbles = np.zeros(stack.shape, np.uint8)
+    scribbles[0, 5:25, 4], scribbles[0, 5:15, 34] = 1, 2
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "scribbles.tif", scribbles, photometric="minisblack")
+    args = ["segment-stack", str(tmp_path / "stack.tif"), "--scribbles", str(tmp_path / "scribbles.tif")]
+    model = tmp_path / "model.pt"
+    outputs = ["-o", str(tmp_path / "labels.tif"), "--save-model", str(model), "--readout", "spatial"]
+    assert main([*args, *outputs, "--threads", "1", *QUICK]) == 0
+    assert Segmenter.load(model, device="cpu").params.readout == "spatial"
+
+
+@pytest.mark.parametrize("command", ["segment", "segment-stack"])
+def test_help_of_readout_names_each_choice_and_the_presets_default(capsys, command):
+    from napari_diffseg.params import PRESETS
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--readout {argmax,linear,spatial}" in text
+    assert "spatial = strokes spread along the image's edges by a graph cut" in text
+    assert f"fast: {PRESETS['fast'].readout}" in text
+
+
 def test_demo_help_describes_what_the_demo_does(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])

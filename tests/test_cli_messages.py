@@ -50,6 +50,8 @@ MESSAGES = [
     ([*SEGMENT, "--min-labels", "0"], "--min-labels must be a positive integer; got 0"),
     ([*SEGMENT, "--channels", "1"], "--channels must be at least 2; got 1"),
     ([*SEGMENT, "--threads", "0"], "--threads must be a positive integer; got 0"),
+    ([*SEGMENT, "--preset", "paper", "--readout", "spatial"], "--readout spatial needs --preset fast"),
+    ([*STACK, "--preset", "paper", "--readout", "linear"], "--readout linear needs --preset fast"),
     (
         [*SEGMENT, "--scribbles", "{tmp}/tiny.tif"],
         "the --scribbles file has shape (4, 4) but the image's spatial shape is (16, 16); "
@@ -114,6 +116,15 @@ def test_a_run_error_is_one_line_in_cli_terms_with_exit_status_1(files, capsys, 
             "argument --train-slices: comma-separated integers are needed, such as 3,10,20; got 'a,b'",
         ),
         (["demo", "--scribbles", "s.tif"], "unrecognized arguments: --scribbles s.tif"),
+        (
+            ["segment", "x.tif", "-o", "y.tif", "--readout", "best"],
+            "argument --readout: invalid choice: 'best' (choose from 'argmax', 'linear', 'spatial')",
+        ),
+        (
+            ["segment-stack", "s.tif", "-o", "y.zarr", "--readout", "graphcut"],
+            "argument --readout: invalid choice: 'graphcut' (choose from 'argmax', 'linear', 'spatial')",
+        ),
+        (["demo", "--readout", "spatial"], "unrecognized arguments: --readout spatial"),
     ],
 )
 def test_a_usage_error_exits_2_with_usage_and_one_message_line(capsys, args, message):

@@ -129,6 +129,52 @@ def test_refine_after_painting_scribbles(viewer, widget, qtbot, notifications):
     np.testing.assert_array_equal(scribbles.data, before)  # scribbles are never modified
 
 
+def test_scribble_readout_shows_the_presets_and_reaches_run_and_refine(
+    viewer, widget, qtbot, notifications, monkeypatch
+):
+    from napari_diffseg import Segmenter, _runs
+    from napari_diffseg.params import PRESETS
+
+    assert widget.readout.value == PRESETS["fast"].readout
+    assert "spatial: strokes spread along the image's edges by a graph cut" in widget.readout.tooltip
+    widget.preset.value = "paper"  # labels with batch statistics: the network's own clusters only
+    assert list(widget.readout.choices) == ["argmax"] and widget.readout.value == "argmax"
+    widget.preset.value = "fast"  # sets every parameter to the preset's
+    assert list(widget.readout.choices) == ["argmax", "linear", "spatial"]
+    widget.max_iter.value = 4
+    data = two_region_image()
+    viewer.add_image(data, name="cells")
+    widget.new_scribbles.clicked.emit()
+    scribbles = viewer.layers["cells scribbles"]
+    scribbles.data[10:14, 4:14], scribbles.data[18:22, 26:36] = 5, 9
+    painted = scribbles.data.copy()
+    widget.threads.value = 1
+    widget.readout.value = "argmax"
+    run_and_wait(widget, qtbot)
+    assert widget.model.params.readout == "argmax"
+    widget.readout.value = "spatial"
+    monkeypatch.setattr(_runs, "PREVIEW_EVERY_S", 1e9)  # no preview: the result alone, as the Python API's
+    run_and_wait(widget, qtbot)
+    assert widget.model.params.readout == "spatial"
+    expected = Segmenter("fast", seed=0, device="cpu", readout="spatial", max_iter=4, threads=1)
+    for _ in expected.train(data, painted):
+        pass
+    np.testing.assert_array_equal(viewer.layers["cells segmentation"].data, expected.labels())
+    np.testing.assert_array_equal(scribbles.data, painted)  # scribbles are never modified
+
+    widget.readout.value = "linear"  # Refine uses the readout shown
+    run_and_wait(widget, qtbot, "refine")
+    assert widget.model.params.readout == "linear" and not notifications["warning"]
+    widget.preset.value = "paper"
+    widget.max_iter.value = 4
+    run_and_wait(widget, qtbot)
+    widget.preset.value = "fast"
+    widget.readout.value = "spatial"
+    widget.refine()  # the paper preset's model cannot: one clear warning, nothing starts
+    assert not widget.running
+    assert notifications["warning"] == ["the model of the last Run cannot use Scribble readout 'spatial': press Run"]
+
+
 def test_scribbles_default_to_a_matching_labels_layer(viewer, widget):
     viewer.add_labels(np.zeros((5, 5), dtype=np.uint8), name="other shape")
     assert widget.scribbles.value is None
@@ -279,6 +325,29 @@ def test_save_load_and_apply_to_another_layer(viewer, widget, qtbot, tmp_path):
     labels = viewer.layers["target segmentation"].data
     assert labels.shape == target.data.shape
     assert np.bincount(labels[:, :16].ravel()).argmax() != np.bincount(labels[:, 24:].ravel()).argmax()
+
+
+def test_the_file_buttons_ask_for_a_path_and_do_nothing_when_the_dialog_is_cancelled(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    from napari_diffseg._panels import ModelPanel
+
+    answers = {"save": "", "load": ""}  # what the file dialogs return ('' = cancelled)
+    monkeypatch.setattr(ModelPanel, "ask_save_path", lambda self, parent: answers["save"])
+    monkeypatch.setattr(ModelPanel, "ask_load_path", lambda self, parent: answers["load"])
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
+    widget.max_iter.value = 4
+    viewer.add_image(two_region_image(), name="cells")
+    run_and_wait(widget, qtbot)
+    trained = widget.model
+    widget.save_model_button.clicked.emit()
+    assert list(tmp_path.iterdir()) == []
+    answers["save"] = answers["load"] = str(tmp_path / "model.pt")
+    widget.save_model_button.clicked.emit()
+    assert (tmp_path / "model.pt").is_file()
+    widget.load_model_button.clicked.emit()
+    assert widget.model is not trained and widget.model.params == trained.params
 
 
 def test_painting_in_the_output_during_a_run_is_kept(viewer, widget, qtbot, notifications):

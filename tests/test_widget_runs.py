@@ -71,3 +71,16 @@ def test_stack_frames_raise_the_stack_error_in_the_worker():
     pytest.importorskip("napari_diffseg.stack")
     with pytest.raises(ValueError):
         list(_runs.stack_frames(np.zeros((3, 24, 32)), None, stop=threading.Event(), axis=5, device="cpu"))
+
+
+def test_jobs_run_numpy_blas_on_one_thread_and_restore_it():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before  # numpy's OpenBLAS is loaded
+    with _runs.one_blas_thread():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before

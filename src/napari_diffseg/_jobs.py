@@ -24,7 +24,7 @@ from napari.utils import progress as progress_bar
 from napari.utils.notifications import show_error, show_info
 
 from . import _layers, _messages
-from ._runs import Frame
+from ._runs import Frame, one_blas_thread
 
 if TYPE_CHECKING:
     import napari
@@ -351,7 +351,7 @@ def _until_stopped(job: Job) -> Iterator[Frame]:
     assert job.work is not None
     frames, args, kwargs = job.work
     try:
-        with contextlib.closing(frames(*args, **kwargs)) as steps:
+        with one_blas_thread(), contextlib.closing(frames(*args, **kwargs)) as steps:
             for frame in steps:
                 yield frame
                 if job.stop.is_set():

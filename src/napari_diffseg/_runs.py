@@ -7,6 +7,7 @@ imported only once a generator starts running (in the worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from .params import Params
     from .segmenter import Progress, Segmenter
 
 PREVIEW_EVERY_S = 0.5  # live previews at most this often...
@@ -66,6 +68,29 @@ def warm_up() -> None:
     from . import segmenter  # noqa: F401
 
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS (OpenBLAS) on one thread while a job runs off the GUI thread.
+
+    The readouts' small matrix products gain little from more threads, and the threads of a
+    multi-threaded OpenBLAS spin between products and starve the GUI thread (on two cores
+    the spatial readout froze napari for seconds at a time). The limit holds for the whole
+    process while a job runs; torch's threads are set apart, by the run's *CPU threads*.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def max_iterations(params: Params, scribbles: np.ndarray | None) -> int:
+    """Upper bound on the training iterations of a run (``unsupervised_max_iter`` without strokes)."""
+    painted = scribbles is not None and bool(np.any(scribbles))
+    if painted or params.unsupervised_max_iter is None:
+        return params.max_iter
+    return min(params.max_iter, params.unsupervised_max_iter)
 
 
 def output_classes(model: Segmenter) -> int | None:

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import Container
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -23,9 +22,19 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from . import _layers, _messages
 from ._jobs import ALL_SLICES_KIND, JobRunner, JobView
 from ._live_panel import LivePanel
-from ._panels import ALL_SLICES, LayerPickers, ModelPanel, ObjectsPanel, ParameterPanel, RunControls, StatusPanel
-from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
-from .params import Params
+from ._panels import (
+    ALL_SLICES,
+    LayerPickers,
+    ModelPanel,
+    ObjectsPanel,
+    ParameterPanel,
+    RunControls,
+    StatusPanel,
+    ask_then,
+    readouts,
+    section,
+)
+from ._runs import max_iterations, predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
 if TYPE_CHECKING:
     import napari
@@ -82,10 +91,10 @@ class SegmentationWidget(Container):
         # Sections: fields with captions aligned in one column; the status spans the dock's width.
         self.extend(
             [
-                _section(self.pickers, self.parameter_panel, labels=True),
-                _section(self.controls, self.status_panel, labels=False),
-                _section(self.models, labels=True),
-                _section(self.objects_panel, labels=True),
+                section(self.pickers, self.parameter_panel, labels=True),
+                section(self.controls, self.status_panel, labels=False),
+                section(self.models, labels=True),
+                section(self.objects_panel, labels=True),
             ]
         )
         panels = (self.pickers, self.parameter_panel, self.controls, self.status_panel, self.models, self.objects_panel)
@@ -97,11 +106,13 @@ class SegmentationWidget(Container):
         self.new_scribbles.changed.connect(self._on_new_scribbles)
         self.run_button.changed.connect(self._on_run_clicked)
         self.refine_button.changed.connect(self.refine)
-        self.save_model_button.changed.connect(self._on_save_clicked)
-        self.load_model_button.changed.connect(self._on_load_clicked)
+        self.save_model_button.changed.connect(ask_then(self.models.ask_save_path, self.native, self.save_model))
+        self.load_model_button.changed.connect(ask_then(self.models.ask_load_path, self.native, self.load_model))
         self.apply_button.changed.connect(self.apply_model)
         self.make_objects_button.changed.connect(self.make_objects)
-        self.save_table_button.changed.connect(self._on_save_table_clicked)
+        self.save_table_button.changed.connect(
+            ask_then(self.objects_panel.ask_table_path, self.native, self.save_table)
+        )
         self._warm_up = threading.Thread(target=warm_up, name="napari-diffseg warm-up", daemon=True)
         self._warm_up.start()
         viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -208,7 +219,7 @@ class SegmentationWidget(Container):
             train_frames,
             plane,
             scribble_plane,
-            total=_iterations(resolved, scribble_plane),
+            total=max_iterations(resolved, scribble_plane),
             scribbles=scribbles,
             channel_axis=channel_axis,
             params=params,
@@ -245,7 +256,10 @@ class SegmentationWidget(Container):
 
     @_notify_errors
     def refine(self, _value: Any = None) -> None:
-        """Continue training the current model with the edited scribbles (the correction loop)."""
+        """Continue training the current model with the edited scribbles (the correction loop).
+
+        The refinement uses the Refine iterations, Scribble readout and CPU threads shown.
+        """
         self._jobs.check_idle()
         images = self.pickers.selected_images()
         if self._model is None or self._model_source is None:  # no Run yet, or a loaded model
@@ -263,7 +277,10 @@ class SegmentationWidget(Container):
             show_warning("Refine needs scribbles: pick a scribble layer or add one, paint, then Refine")
             return
         model = self._model
-        model.set_params(refine_iter=self.refine_iter.value, threads=self._run_threads())
+        if self.readout.value not in readouts(model.params):
+            show_warning(f"the model of the last Run cannot use Scribble readout {self.readout.value!r}: press Run")
+            return
+        model.set_params(refine_iter=self.refine_iter.value, readout=self.readout.value, threads=self._run_threads())
         plane = _layers.read_plane(scribbles, key).copy()  # strokes painted during the run go to the next
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles
@@ -282,16 +299,6 @@ class SegmentationWidget(Container):
         key = _layers.plane_key(target, self._viewer.dims)
         plane, channel_axis = _layers.image_plane((target,), key)
         self._start("apply", (target,), key, predict_frames, self._model, plane, channel_axis, total=1)
-
-    def _on_save_clicked(self, _value: Any = None) -> None:
-        path = self.models.ask_save_path(self.native)
-        if path:
-            self.save_model(path)
-
-    def _on_load_clicked(self, _value: Any = None) -> None:
-        path = self.models.ask_load_path(self.native)
-        if path:
-            self.load_model(path)
 
     @_notify_errors
     def save_model(self, path: str | os.PathLike) -> None:
@@ -324,11 +331,6 @@ class SegmentationWidget(Container):
         """Save the table of the last *Make objects* to ``path`` (CSV)."""
         self.objects_panel.save_table(path)
 
-    def _on_save_table_clicked(self, _value: Any = None) -> None:
-        path = self.objects_panel.ask_table_path(self.native)
-        if path:
-            self.save_table(path)
-
     # ------------------------------------------------------------------ jobs
     def _start(
         self, kind: str, images: tuple[Image, ...], key: tuple, frames: Callable, *args: Any, **kwargs: Any
@@ -353,20 +355,3 @@ class SegmentationWidget(Container):
     def _busy_panels(self) -> tuple[RunControls | ModelPanel | ObjectsPanel, ...]:
         """The panels whose buttons wait while a job runs."""
         return (self.controls, self.models, self.objects_panel)
-
-
-def _section(*panels: Any, labels: bool) -> Container:
-    """One column of the panels' controls (``labels``: with their captions in a column of their own)."""
-    widgets = [control for panel in panels for control in panel.controls]
-    section = Container(labels=labels)
-    section.margins = (0, 0, 0, 0)
-    section.extend(widgets)  # after construction, so that the captions get one width
-    return section
-
-
-def _iterations(params: Params, scribbles: np.ndarray | None) -> int:
-    """Upper bound on the training iterations of a run (``unsupervised_max_iter`` without strokes)."""
-    painted = scribbles is not None and bool(np.any(scribbles))
-    if painted or params.unsupervised_max_iter is None:
-        return params.max_iter
-    return min(params.max_iter, params.unsupervised_max_iter)

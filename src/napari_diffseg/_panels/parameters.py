@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
 from magicgui.widgets.bases import Widget
 
 from ..devices import DEVICES
-from ..params import PRESETS, Params
+from ..params import PRESETS, Params, Readout
+
+READOUT_TOOLTIP = (
+    "How the painted classes label every pixel (Run, Refine and Live use it). "
+    "linear: per-pixel classes from the network's features; "
+    "spatial: strokes spread along the image's edges by a graph cut, so a correction fixes the region it is in; "
+    "argmax: the network's own clusters. The paper preset offers argmax only"
+)
 
 AUTO_THREADS = "auto"
 
@@ -17,6 +25,7 @@ AUTO_THREADS = "auto"
 _PRESET_FIELDS: dict[str, tuple[type, str, dict[str, Any]]] = {
     "max_iter": (SpinBox, "Max iterations", {"min": 1, "max": 100_000}),
     "min_labels": (SpinBox, "Min labels", {"max": 1000, "tooltip": "Stop at this many labels (0: automatic)"}),
+    "readout": (ComboBox, "Scribble readout", {"choices": typing.get_args(Readout), "tooltip": READOUT_TOOLTIP}),
     "channels": (SpinBox, "Channels", {"min": 2, "max": 1000, "tooltip": "Upper bound on the number of labels"}),
     "con_weight": (FloatSpinBox, "Continuity weight", {"min": 0.0, "max": 100.0, "step": 0.1}),
     "refine_iter": (SpinBox, "Refine iterations", {"min": 1, "max": 10_000}),
@@ -74,6 +83,7 @@ class ParameterPanel:
     def apply_preset(self, name: str) -> None:
         """Set every parameter widget to the preset's value."""
         params: Params = PRESETS[name]
+        self.fields["readout"].choices = readouts(params)
         for field, widget in self.fields.items():
             value = getattr(params, field)
             widget.value = (value or 0) if field == "min_labels" else value
@@ -90,3 +100,15 @@ class ParameterPanel:
         values["min_labels"] = values["min_labels"] or None
         changed = {field: value for field, value in values.items() if value != getattr(preset, field)}
         return {**changed, "threads": self.threads.value or None}
+
+
+def readouts(params: Params) -> list[str]:
+    """The scribble readouts that ``params`` allow (the others need parameters they do not have)."""
+    allowed = []
+    for readout in typing.get_args(Readout):
+        try:
+            params.replace(readout=readout)
+        except ValueError:
+            continue
+        allowed.append(readout)
+    return allowed

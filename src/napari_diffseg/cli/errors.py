@@ -21,6 +21,7 @@ FLAGS = {"client": "--scheduler"}
 PARAMETERS = (
     "max_iter",
     "min_labels",
+    "readout",
     "channels",
     "threads",
     "seed",
@@ -44,6 +45,7 @@ PHRASES = (
     ("as axis (a tuple)", "in --axis (comma-separated, e.g. --axis 0,1)"),
     ("with a client", "with --scheduler"),
     ("raise channels", "raise --channels"),
+    ("needs final_forward='eval'", "needs --preset fast"),
     ("scribbles have shape", "the --scribbles file has shape"),
     ("paint the scribbles on a layer of the image's shape", "give --scribbles of the image's height and width"),
     ("paint on a layer of that shape", "give --scribbles of that shape"),

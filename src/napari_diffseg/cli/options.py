@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import typing
 from typing import Any
 
 from .. import __version__
 from ..devices import DEVICES
-from ..params import PRESETS
+from ..params import PRESETS, Readout
 
 MIN_LABELS_HELP = "stop once at most K labels remain (default: 3)"
 SCRIBBLE_MIN_LABELS_HELP = (
     "stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)"
 )
 THREADS_HELP = "CPU threads for torch (default: torch's, one per core)"
+READOUT_HELP = (
+    "how the painted classes label every pixel: linear = per-pixel classes from the network's features, "
+    "spatial = strokes spread along the image's edges by a graph cut, argmax = the network's own clusters "
+    f"(default: the preset's; {', '.join(f'{name}: {params.readout}' for name, params in PRESETS.items())})"
+)
 
 
 def add_training_options(parser: argparse.ArgumentParser, *, scribbles: bool = True) -> None:
@@ -25,13 +31,16 @@ def add_training_options(parser: argparse.ArgumentParser, *, scribbles: bool = T
     parser : argparse.ArgumentParser
         The subcommand's parser.
     scribbles : bool
-        Whether the subcommand takes scribbles (``--min-labels`` then explains their default).
+        Whether the subcommand takes scribbles (``--min-labels`` then explains their default, and
+        ``--readout`` chooses how they label every pixel).
     """
     parser.add_argument("--preset", choices=list(PRESETS), default="fast", help="parameter preset (default: fast)")
     parser.add_argument("--max-iter", type=int, metavar="N", help="upper bound on training iterations")
     parser.add_argument(
         "--min-labels", type=int, metavar="K", help=SCRIBBLE_MIN_LABELS_HELP if scribbles else MIN_LABELS_HELP
     )
+    if scribbles:
+        parser.add_argument("--readout", choices=typing.get_args(Readout), help=READOUT_HELP)
     parser.add_argument(
         "--channels", type=int, metavar="Q", help="feature channels q (upper bound on the number of labels)"
     )
@@ -51,11 +60,12 @@ def add_training_options(parser: argparse.ArgumentParser, *, scribbles: bool = T
     )
 
 
-def training_overrides(args: argparse.Namespace) -> dict[str, int]:
+def training_overrides(args: argparse.Namespace) -> dict[str, int | str]:
     """The parameter overrides given on the command line."""
     names = {
         "max_iter": args.max_iter,
         "min_labels": args.min_labels,
+        "readout": getattr(args, "readout", None),  # subcommands without scribbles have no --readout
         "channels": args.channels,
         "threads": args.threads,
     }
