@@ -140,6 +140,18 @@ def test_objects_linked_across_slices_with_anisotropic_spacing():
     np.testing.assert_allclose(table["volume_unit3"], 4 / 3 * np.pi * 12**3, rtol=0.15)
 
 
+def test_thin_stack_objects_reaching_both_ends_are_found():
+    # Columns through all 4 slices: the stack's ends are background, as its sides are.
+    shape = (60, 130)
+    columns = [disc(shape, (30, cx), 10) for cx in (20, 60, 105)]
+    stack = np.broadcast_to(np.any(columns, axis=0), (4, *shape))
+    linked = split_instances(stack, per_slice=False)
+    assert linked.max() == 3
+    for column in columns:
+        ids = np.unique(linked[:, column])
+        assert ids.size == 1 and ids[0] > 0  # one object through every slice
+
+
 def test_per_slice_objects_and_the_slice_generator():
     first, second = balls_stack(3.0)
     labels = (first | second).astype(np.uint8)
