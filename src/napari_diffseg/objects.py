@@ -424,10 +424,22 @@ def _tighten(
     total = ndimage.gaussian_filter(smooth * outside, reach, truncate=3.0)
     fallback = float(smooth[~inside].mean()) if not inside.all() else 0.0
     background = np.where(weight > 1e-3, total / np.maximum(weight, 1e-3), fallback)
-    ids = np.arange(1, int(objects.max()) + 1)
-    median = np.zeros(ids.size + 1, np.float32)
-    median[1:] = ndimage.median(smooth, objects, ids)
+    median = _medians(smooth[inside], objects[inside], int(objects.max()))
     return inside & (smooth > background + fraction * (median[objects] - background))
+
+
+def _medians(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per id 1..n (0 for absent ids), as ``scipy.ndimage.median`` gives it, from one sort."""
+    values = values.astype(np.float64)
+    ordered = values[np.lexsort((values, ids))]
+    counts = np.bincount(ids, minlength=n + 1)[1:]
+    starts = np.cumsum(counts) - counts
+    present = counts > 0
+    low = ordered[(starts + (counts - 1) // 2)[present]]
+    high = ordered[(starts + counts // 2)[present]]
+    out = np.zeros(n + 1)
+    out[1:][present] = (low + high) / 2
+    return out
 
 
 def _split_components(
