@@ -73,6 +73,8 @@ def test_tighten_removes_the_halo_and_keeps_dim_objects():
     rng = np.random.default_rng(0)
     image = np.where(bright, 1000.0, np.where(dim, 350.0, 100.0)) + rng.normal(0, 20, shape)
     image[halo & ~(bright | dim)] += 60  # a dim halo that the class took in
+    spot = disc(shape, (44, 46), 5)
+    image[spot] = 300.0  # dim texture inside the bright nucleus: kept
 
     def best_iou(instances, truth):
         return max((truth & (instances == i)).sum() / (truth | (instances == i)).sum() for i in (1, 2))
@@ -82,6 +84,7 @@ def test_tighten_removes_the_halo_and_keeps_dim_objects():
     assert loose.max() == tight.max() == 2  # the dim object is kept beside the bright one
     assert best_iou(loose, bright) < 0.6 and best_iou(loose, dim) < 0.6
     assert best_iou(tight, bright) > 0.9 and best_iou(tight, dim) > 0.9
+    assert np.all(tight[spot] == tight[48, 50])
     assert np.array_equal(split_instances(halo, tighten=0.7), split_instances(halo, tighten=0))  # needs the image
     with pytest.raises(ValueError, match="tighten"):
         split_instances(halo, image=image, tighten=1.5)
