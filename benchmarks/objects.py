@@ -3,15 +3,17 @@
 Protocol, per image and seed: five short strokes inside random nuclei (id 1) and five in the
 background (id 2), drawn from the ground truth (``datasets.nuclei_scribbles``); ours is
 ``napari_diffseg.segment(image, strokes, seed=seed, threads=1)`` then
-``split_instances(labels, classes=[1], image=image)``. Peers in the same run: Otsu + connected
-components and Otsu + distance-transform watershed (both grid-searched on the 40x tissue images,
-``--tune-peers``), scikit-image's trainable segmentation (random forest) on the same strokes +
+``split_instances(labels, classes=[1], image=image)`` (defaults: ``tighten=0.6``). Peers in the
+same run: Otsu + connected components and Otsu + distance-transform watershed (both
+grid-searched on the 40x tissue images, ``--tune-peers``), scikit-image's trainable
+segmentation (random forest) on the same strokes +
 components; also components of our class 1 (the step before objects) and ``split_instances`` on
 the true foreground (how far the foreground limits the objects). Scores: instance F1 at IoU 0.5
 (one-to-one matching, ``match``), mean IoU of the matched pairs, foreground IoU; CPU seconds per
 megapixel of ``split_instances`` + ``measure_objects`` beside Otsu + watershed + ``measure_objects``.
 Sets: the DAPI tissue nuclei at 40x (tuning), at 20x and 63x (held back), and nuclei2d. Results
 go to ``results/objects.json`` and ``results/objects.md``; segmentations are cached in ``out/``.
+``--speed`` times the object step alone (``results/objects_speed.json``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +264,63 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def dense_field(side: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic dense field for timing: (image, class labels, true instances).
+
+    30 x 30 discs of radius 12-16 px on a jittered grid (many touch), brightness 150-250 over a
+    background of 40 +- 15, blurred over 1.5 px; the class (id 1, background id 2) is the discs
+    grown by 3 px, as a class drawn a little too wide.
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    truth = np.zeros((side, side), np.int32)
+    step = side / 30
+    for k, (i, j) in enumerate(np.ndindex(30, 30), start=1):
+        cy, cx = (i + 0.5) * step + rng.uniform(-3, 3), (j + 0.5) * step + rng.uniform(-3, 3)
+        radius = 14 * rng.uniform(0.85, 1.15)
+        truth[((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2) & (truth == 0)] = k
+    brightness = rng.uniform(150, 250, truth.max() + 1).astype(np.float32)
+    image = ndimage.gaussian_filter(np.where(truth > 0, brightness[truth], 0), 1.5) + rng.normal(40, 15, truth.shape)
+    labels = np.where(ndimage.binary_dilation(truth > 0, iterations=3), 1, 2).astype(np.uint8)
+    return image.astype(np.float32), labels, truth
+
+
+def speed(runs: int = 7) -> dict:
+    """CPU seconds per megapixel of ``split_instances`` + ``measure_objects`` (medians of ``runs``).
+
+    Defaults, ``tighten=0`` and Otsu + watershed + ``measure_objects`` alternate in one process,
+    on the seed-0 segmentation of nuclei2d and on :func:`dense_field`.
+    """
+    from napari_diffseg.objects import measure_objects, split_instances
+
+    cases = {"dense synthetic field, 1000 x 1000": dense_field()}
+    if set_names("nuclei2d"):
+        image, truth = load("nuclei2d")
+        cases = {"nuclei2d, seed-0 segmentation": (image, predictions("nuclei2d", 0)["ours"], truth)} | cases
+    results = {}
+    for name, (image, labels, truth) in cases.items():
+        variants = {
+            "split_instances + measure_objects": partial(split_instances, labels, classes=[1], image=image),
+            "the same, tighten=0": partial(split_instances, labels, classes=[1], image=image, tighten=0),
+            "Otsu + watershed + measure_objects": partial(otsu_watershed, image, **WATERSHED),
+        }
+        seconds: dict[str, list[float]] = {key: [] for key in variants}
+        for _ in range(runs):
+            for key, method in variants.items():
+                start = time.process_time()
+                measure_objects(method(), image, labels=labels)
+                seconds[key].append(time.process_time() - start)
+        results[name] = {
+            "megapixels": labels.size / 1e6,
+            "s_per_megapixel": {key: float(np.median(v)) / (labels.size / 1e6) for key, v in seconds.items()},
+            "f1": {key: match(method(), truth)["f1"] for key, method in variants.items()},
+        }
+        print(name, json.dumps(results[name]), flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
@@ -268,11 +328,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per set (every k-th)")
     parser.add_argument("--cached-only", action="store_true", help="score only images whose predictions are in out/")
     parser.add_argument("--tune-peers", action="store_true", help="grid-search the classical peers on the 40x images")
+    parser.add_argument("--speed", action="store_true", help="time the object step only (results/objects_speed.json)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "objects.json"))
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    if args.speed:
+        path = Path(__file__).resolve().parent / "results" / "objects_speed.json"
+        path.write_text(json.dumps(speed(), indent=1))
+        return
     if not set_names("nuclei2d") and not set_names("tissue40x"):
         raise SystemExit("the development nuclei data are absent: nothing to score")
     otsu, watershed = OTSU, WATERSHED

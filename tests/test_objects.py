@@ -60,10 +60,35 @@ def test_boundaries_move_to_the_image_edges():
     def iou(a, b):
         return (a & b).sum() / (a | b).sum()
 
-    plain = split_instances(grown, image=image, refine_boundaries=False)
-    snapped = split_instances(grown, image=image)
+    plain = split_instances(grown, image=image, refine_boundaries=False, tighten=0)
+    snapped = split_instances(grown, image=image, tighten=0)
     assert plain.max() == snapped.max() == 2
     assert iou(plain > 0, truth) < 0.85 < 0.95 < iou(snapped > 0, truth)
+
+
+def test_tighten_removes_the_halo_and_keeps_dim_objects():
+    shape = (96, 200)
+    bright, dim = disc(shape, (48, 50), 18), disc(shape, (48, 140), 18)
+    halo = disc(shape, (48, 50), 24) | disc(shape, (48, 140), 24)
+    rng = np.random.default_rng(0)
+    image = np.where(bright, 1000.0, np.where(dim, 350.0, 100.0)) + rng.normal(0, 20, shape)
+    image[halo & ~(bright | dim)] += 60  # a dim halo that the class took in
+    spot = disc(shape, (44, 46), 5)
+    image[spot] = 300.0  # dim texture inside the bright nucleus: kept
+
+    def best_iou(instances, truth):
+        return max((truth & (instances == i)).sum() / (truth | (instances == i)).sum() for i in (1, 2))
+
+    loose = split_instances(halo, image=image, refine_boundaries=False, tighten=0)
+    tight = split_instances(halo, image=image, refine_boundaries=False)
+    assert loose.max() == tight.max() == 2  # the dim object is kept beside the bright one
+    assert best_iou(loose, bright) < 0.6 and best_iou(loose, dim) < 0.6
+    assert best_iou(tight, bright) > 0.9 and best_iou(tight, dim) > 0.9
+    unfilled = split_instances(halo, image=image, refine_boundaries=False, fill_holes=False)
+    assert np.all(unfilled[spot] == unfilled[48, 50])  # filled back by the tightening itself
+    assert np.array_equal(split_instances(halo, tighten=0.7), split_instances(halo, tighten=0))  # needs the image
+    with pytest.raises(ValueError, match="tighten"):
+        split_instances(halo, image=image, tighten=1.5)
 
 
 def test_size_filter_default_explicit_and_off():
@@ -117,6 +142,18 @@ def test_objects_linked_across_slices_with_anisotropic_spacing():
     assert len(table) == 2 and "volume_unit3" in table and "eccentricity" not in table
     np.testing.assert_allclose(table["volume_unit3"], table["num_pixels"] * 3.0)
     np.testing.assert_allclose(table["volume_unit3"], 4 / 3 * np.pi * 12**3, rtol=0.15)
+
+
+def test_thin_stack_objects_reaching_both_ends_are_found():
+    # Columns through all 4 slices: the stack's ends are background, as its sides are.
+    shape = (60, 130)
+    columns = [disc(shape, (30, cx), 10) for cx in (20, 60, 105)]
+    stack = np.broadcast_to(np.any(columns, axis=0), (4, *shape))
+    linked = split_instances(stack, per_slice=False)
+    assert linked.max() == 3
+    for column in columns:
+        ids = np.unique(linked[:, column])
+        assert ids.size == 1 and ids[0] > 0  # one object through every slice
 
 
 def test_per_slice_objects_and_the_slice_generator():

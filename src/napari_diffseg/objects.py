@@ -18,6 +18,12 @@ How objects are made, for every chosen class on its own (``r`` is the typical ra
    count), one per component at least; a seeded watershed of that surface, inside the mask,
    gives the objects. An object smaller than ``min_size`` that touches another is merged into it
    (its seed is removed and the watershed rerun); one that cannot be merged is dropped;
+   with ``image`` and ``tighten`` (default 0.6), each object then keeps only its pixels brighter
+   than 0.6 of the way from the local background intensity (outside the objects, Gaussian-
+   weighted over ``r``) to its own median intensity (image smoothed over ``0.05 r``; holes this
+   leaves inside one object are filled back), and steps 1-3 run again on what is left: a class
+   drawn too wide loses its halo, dim gaps between touching nuclei open, and a dim nucleus
+   beside a bright one keeps its own threshold;
 4. with ``image`` and ``refine_boundaries``, each object's boundary moves to the strongest
    intensity edge near it: a watershed of the gradient magnitude (image smoothed over
    ``0.15 r``), seeded by the objects' cores (deeper than ``0.4 r``) and by the background
@@ -51,6 +57,10 @@ SPECK_HOLE = 0.05
 CORE = 0.4
 GROW = 1.0
 EDGE_SMOOTHING = 0.15
+# Tightening to the image: the local background is averaged over BACKGROUND_REACH * r, the
+# intensity smoothed over TIGHTEN_SMOOTHING * r.
+BACKGROUND_REACH = 1.0
+TIGHTEN_SMOOTHING = 0.05
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ def split_instances(
     per_slice: bool = True,
     radius: float | None = None,
     refine_boundaries: bool = True,
+    tighten: float = 0.6,
 ) -> np.ndarray:
     """Turn the chosen classes of a label image into instance labels (touching objects split).
 
@@ -152,6 +163,15 @@ def split_instances(
         seeded by the objects' cores and by the background far from them). This corrects a
         class boundary that is a little too wide or too tight, so the objects' union may differ
         from the chosen classes near their edges.
+    tighten : float
+        With ``image``: fit the objects to the image before the final split. Each object of a
+        first split loses its pixels dimmer than this fraction of the way from the local
+        background intensity (the mean intensity outside the class within about one typical
+        radius) to the object's median intensity (holes this opens inside an object are
+        filled back); the remaining mask is split again (radius,
+        size filter and seeds measured anew). This removes the halo that a class drawn a little
+        too wide adds around each nucleus and opens the dim gaps between touching ones. 0 turns
+        it off; the default 0.6 was chosen on the 40x DAPI tissue nuclei and nuclei2d.
 
     Returns
     -------
@@ -188,10 +208,11 @@ def split_instances(
             spacing=spacing,
             radius=radius,
             refine_boundaries=refine_boundaries,
+            tighten=tighten,
         ):
             out[item.index] = item.instances
         return out
-    options = _Options(split_touching, min_size, fill_holes, spacing, radius, refine_boundaries)
+    options = _Options(split_touching, min_size, fill_holes, spacing, radius, refine_boundaries, tighten)
     return _split_classes(labels, chosen, image, options)
 
 
@@ -206,6 +227,7 @@ def split_slices(
     spacing: Sequence[float] | None = None,
     radius: float | None = None,
     refine_boundaries: bool = True,
+    tighten: float = 0.6,
 ) -> Iterator[SliceObjects]:
     """Split a stack slice by slice, yielding each slice's objects as soon as it is done.
 
@@ -225,7 +247,13 @@ def split_slices(
         raise ValueError(f"split_slices needs an (N, H, W) stack of labels, got shape {labels.shape}")
     chosen = _check_classes(labels, classes)
     options = _Options(
-        split_touching, min_size, fill_holes, None if spacing is None else spacing[-2:], radius, refine_boundaries
+        split_touching,
+        min_size,
+        fill_holes,
+        None if spacing is None else spacing[-2:],
+        radius,
+        refine_boundaries,
+        tighten,
     )
     offset = 0
     for index in range(labels.shape[0]):
@@ -244,6 +272,11 @@ class _Options:
     spacing: tuple[float, ...] | None
     radius: float | None
     refine_boundaries: bool
+    tighten: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tighten <= 1:
+            raise ValueError(f"tighten={self.tighten} must be between 0 (off) and 1")
 
 
 def _check(
@@ -322,14 +355,30 @@ def _intensity(image: np.ndarray, ndim: int) -> np.ndarray:
 def _split_mask(
     mask: np.ndarray, intensity: np.ndarray | None, options: _Options, spacing: tuple[float, ...] | None
 ) -> np.ndarray:
-    from scipy import ndimage
-    from skimage.measure import label as connected_components
-
     if not mask.any():
         return np.zeros(mask.shape, np.uint32)
     sampling = np.ones(mask.ndim) if spacing is None else np.asarray(spacing)
+    objects, cleaned, exact, radius = _split_pass(mask, intensity, options, sampling)
+    if intensity is not None and options.tighten > 0 and objects.max() > 0:
+        tight = _tighten(objects, intensity, radius, sampling, options.tighten)
+        if tight.any():
+            objects, cleaned, exact, radius = _split_pass(tight, intensity, options, sampling)
+    if intensity is not None and options.refine_boundaries and objects.max() > 0:
+        depth = exact if np.array_equal(objects > 0, cleaned) else None  # the objects' own distance transform
+        objects = _snap_to_edges(objects, intensity, radius, sampling, depth)
+    if options.fill_holes:
+        objects = _fill_enclosed_holes(objects)
+    return objects.astype(np.uint32)
+
+
+def _split_pass(
+    mask: np.ndarray, intensity: np.ndarray | None, options: _Options, sampling: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Objects of ``mask`` (steps 1-3 of the module notes), the cleaned mask, its distance transform and the radius."""
+    from skimage.measure import label as connected_components
+
     voxel = float(np.prod(sampling))
-    exact = ndimage.distance_transform_edt(mask, sampling=sampling)
+    exact = _distance(mask, sampling)
     distance = exact.astype(np.float32)
     # (d + 1) times the mean distance to the background is r for discs (balls) of radius r.
     radius = options.radius or float((mask.ndim + 1) * distance[mask].mean())
@@ -337,7 +386,7 @@ def _split_mask(
     if options.fill_holes:
         filled = _fill_small_holes(mask, SPECK_HOLE * ball / voxel)
         if filled is not mask:
-            mask, exact = filled, ndimage.distance_transform_edt(filled, sampling=sampling)
+            mask, exact = filled, _distance(filled, sampling)
             distance = exact.astype(np.float32)
     min_size = MIN_SIZE_FRACTION * ball if options.min_size is None else options.min_size
     components = _drop_small(connected_components(mask, connectivity=1), min_size / voxel)
@@ -346,12 +395,58 @@ def _split_mask(
         objects = _split_components(components, distance, intensity, radius, sampling, min_size / voxel)
     else:
         objects = components
-    if intensity is not None and options.refine_boundaries and objects.max() > 0:
-        depth = exact if np.array_equal(objects > 0, mask) else None  # the objects' own distance transform
-        objects = _snap_to_edges(objects, intensity, radius, sampling, depth)
-    if options.fill_holes:
-        objects = _fill_enclosed_holes(objects)
-    return objects.astype(np.uint32)
+    return objects, mask, exact, radius
+
+
+def _distance(mask: np.ndarray, sampling: np.ndarray) -> np.ndarray:
+    """Euclidean distance to the background; the first and last slices of a stack border background."""
+    from scipy import ndimage
+
+    if mask.ndim == 2:
+        return ndimage.distance_transform_edt(mask, sampling=sampling)
+    return ndimage.distance_transform_edt(np.pad(mask, ((1, 1), (0, 0), (0, 0))), sampling=sampling)[1:-1]
+
+
+def _tighten(
+    objects: np.ndarray, intensity: np.ndarray, radius: float, sampling: np.ndarray, fraction: float
+) -> np.ndarray:
+    """The pixels of ``objects`` brighter than ``fraction`` of the way from the local background to the object's median.
+
+    Holes this leaves inside one object are filled back (a nucleus's dim texture stays).
+    The local background is the mean intensity outside the objects, weighted by a Gaussian of
+    ``BACKGROUND_REACH * radius`` (a normalised convolution); the intensity is smoothed over
+    ``TIGHTEN_SMOOTHING * radius`` (at least a pixel).
+    """
+    from scipy import ndimage
+
+    inside = objects > 0
+    smooth = ndimage.gaussian_filter(intensity, np.maximum(1.0, TIGHTEN_SMOOTHING * radius / sampling), truncate=3.0)
+    reach = BACKGROUND_REACH * radius / sampling
+    outside = (~inside).astype(np.float32)
+    weight = ndimage.gaussian_filter(outside, reach, truncate=3.0)
+    total = ndimage.gaussian_filter(smooth * outside, reach, truncate=3.0)
+    fallback = float(smooth[~inside].mean()) if not inside.all() else 0.0
+    background = np.where(weight > 1e-3, total / np.maximum(weight, 1e-3), fallback)
+    median = _medians(smooth[inside], objects[inside], int(objects.max()))
+    kept = inside & (smooth > background + fraction * (median[objects] - background))
+    return _fill_enclosed_holes(np.where(kept, objects, 0)) > 0  # dim texture inside a nucleus stays
+
+
+def _medians(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` (in [0, 1]) per id 1..n (0 for absent ids), as ``scipy.ndimage.median`` gives it.
+
+    One sort of ``id + value / 2`` orders the values by id, then by value.
+    """
+    ordered = np.sort(ids + values.astype(np.float64) / 2)
+    ordered = 2 * (ordered - np.floor(ordered))
+    counts = np.bincount(ids, minlength=n + 1)[1:]
+    starts = np.cumsum(counts) - counts
+    present = counts > 0
+    low = ordered[(starts + (counts - 1) // 2)[present]]
+    high = ordered[(starts + counts // 2)[present]]
+    out = np.zeros(n + 1)
+    out[1:][present] = (low + high) / 2
+    return out
 
 
 def _split_components(
@@ -422,7 +517,7 @@ def _snap_to_edges(
     box = _box(objects > 0, margin)
     crop, image = objects[box], intensity[box]
     mask = crop > 0
-    depth = ndimage.distance_transform_edt(mask, sampling=sampling) if depth is None else depth[box]
+    depth = _distance(mask, sampling) if depth is None else depth[box]
     markers = np.where(depth >= CORE * radius, crop, 0).astype(np.int64)
     has_core = np.zeros(int(objects.max()) + 1, bool)
     has_core[markers[markers > 0]] = True
