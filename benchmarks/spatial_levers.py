@@ -11,8 +11,8 @@ Besides the parameters of ``spatial_readout``, variants measure rejected alterna
 for their figures (``docs/benchmarks.md``): :func:`scribble_cut` (the linear readout's posterior
 as the unary of a contrast-sensitive Potts cut, with GrabCut-like per-class colour mixtures
 re-fitted on the cut), the correction rules ``"local": False`` (the new solution everywhere),
-``"region"`` (:func:`region_correction`) and ``"guard"`` (the new solution where
-:func:`consistent_update` holds, else the local correction).
+``"region"`` (:func:`region_correction`), ``"nearer"`` (:func:`nearer_correction`) and
+``"guard"`` (the new solution where :func:`consistent_update` holds, else the local correction).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict] = {
     "no_refit": {"refits": 0, "adaptive": False},
     "adaptive": {"objects_share": 0.0},
     "auto": {},
+    "auto_nearer": {"local": "nearer"},
     "mix_s09": {"shrinkage": 0.9, "adaptive": False},
     "mix_s05": {"shrinkage": 0.5, "adaptive": False},
     "mix_s09_geo0": {"shrinkage": 0.9, "adaptive": False, "geodesic": 0.0},
@@ -253,6 +254,23 @@ def region_correction(previous: np.ndarray, proposal: np.ndarray, strokes: np.nd
     return out
 
 
+def nearer_correction(previous: np.ndarray, proposal: np.ndarray, strokes: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """:func:`~napari_diffseg.spatial.local_correction` that takes from class c only the pixels nearer
+    (Euclidean) to the new stroke than to every earlier stroke of c (``old``: earlier strokes' ids)."""
+    from scipy import ndimage
+
+    allowed = np.zeros(previous.shape, bool)
+    for value in np.unique(strokes[strokes > 0]):
+        near_new = ndimage.distance_transform_edt(strokes != value)
+        for other in np.unique(previous[strokes == value]):
+            if (old == other).any():
+                ok = near_new < ndimage.distance_transform_edt(old != other)
+            else:
+                ok = np.ones(previous.shape, bool)
+            allowed |= (previous == other) & ok & (proposal == value)
+    return local_correction(previous, np.where(allowed | (proposal == previous), proposal, previous), strokes)
+
+
 def responses_of(task: Task, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(responses, network input of the image, scribble ids) of the fast preset trained on the task."""
     from napari_diffseg import Segmenter
@@ -298,7 +316,10 @@ def run_rounds(task: Task, cached: tuple, variant: str | None, rounds: int) -> l
                     added = False
             if local and added:
                 new = np.where(shown[1] > 0, 0, strokes)
-                labels = (region_correction if local == "region" else local_correction)(shown[0], labels, new)
+                if local == "nearer":
+                    labels = nearer_correction(shown[0], labels, new, shown[1])
+                else:
+                    labels = (region_correction if local == "region" else local_correction)(shown[0], labels, new)
             shown = (labels, strokes)
         ious.append(score(labels, task.truth, task.dataset in MULTI_SETS))
         scribbles = correct(labels, task.truth, scribbles)
