@@ -25,7 +25,8 @@ the multi-class sets. Our methods run over ``--seeds``; the peers are determinis
 Scores: foreground IoU on fg/bg sets, the mean over classes of the class IoU on multi-class
 sets (void ignored). Results go to ``results/interactive.json`` (one record per data set,
 image, method and seed; resumable: records already there are skipped) and a Markdown table
-``results/interactive.md``; ``--plot`` draws ``docs/interactive.png``.
+``results/interactive.md`` (seconds also as ratios to ``today`` on the same data set, which ran
+interleaved in the same process); ``--plot`` draws ``docs/interactive.png``.
 """
 
 from __future__ import annotations
@@ -311,17 +312,25 @@ def markdown(summary: dict) -> str:
             "",
             "| method | runs | "
             + " | ".join(str(i) for i in range(n_rounds))
-            + " | strokes to 85% | strokes to 90% | s round 0 | s per correction | runs ending below round 0 |",
-            "|---|---|" + "---|" * n_rounds + "---|---|---|---|---|",
+            + " | strokes to 85% | strokes to 90% | s round 0 | s per correction | x today (round 0, correction)"
+            " | runs ending below round 0 |",
+            "|---|---|" + "---|" * n_rounds + "---|---|---|---|---|---|",
         ]
+        base = methods.get("today")
         for method, row in methods.items():
+            ratio = "-"
+            if base and base["median s round 0"] and base["median s per correction"]:
+                ratio = (
+                    f"{row['median s round 0'] / base['median s round 0']:.2f}, "
+                    f"{row['median s per correction'] / base['median s per correction']:.2f}"
+                )
             cells = [f"{v:.3f}" for v in row["mean iou"]]
             to = [
                 "-" if row[k] is None else f"{row[k]:g}" for k in ("median strokes to 0.85", "median strokes to 0.90")
             ]
             lines.append(
                 f"| {method} | {row['runs']} | " + " | ".join(cells) + f" | {to[0]} | {to[1]} | "
-                f"{row['median s round 0']:.2f} | {row['median s per correction']:.2f} | "
+                f"{row['median s round 0']:.2f} | {row['median s per correction']:.2f} | {ratio} | "
                 f"{row['runs ending > 0.02 below round 0']} |"
             )
         lines.append("")
