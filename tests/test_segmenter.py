@@ -256,6 +256,31 @@ def test_spatial_readout_keeps_strokes_and_refines_without_training():
     assert seg.predict(image).shape == labels.shape
 
 
+def test_spatial_labels_looked_at_during_training_do_not_change_the_result():
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 2, 7, 7)
+    corrected = scribbles.copy()
+    corrected[2:4, 2:4] = 2
+
+    def run(preview: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        seg = Segmenter(seed=0, max_iter=20, refine_iter=5, readout="spatial")
+        shown = []
+        for _ in seg.train(image, scribbles):
+            if preview:
+                shown.append(seg.labels())
+        trained = seg.labels()
+        for _ in seg.refine(corrected):
+            if preview:
+                shown.append(seg.labels())
+        return trained, seg.labels(), np.stack(shown) if shown else np.zeros(0)
+
+    trained, refined, _ = run(preview=False)
+    trained_seen, refined_seen, previews = run(preview=True)
+    np.testing.assert_array_equal(trained_seen, trained)
+    np.testing.assert_array_equal(refined_seen, refined)
+    assert not (previews[:3] == trained).all(axis=(1, 2)).any()  # the early previews differ from the result
+
+
 def test_argmax_readout_uses_the_painted_channels_alone():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 0)  # the right band goes to a painted class

@@ -181,12 +181,16 @@ class SpatialState:
     responses : numpy.ndarray or None
         (q, H, W) eval-mode responses of the training image (its first image).
     shown : tuple of numpy.ndarray or None
-        The last labels and the strokes (ids, 0 = unpainted) behind them, for local corrections.
+        The last labels and the strokes (ids, 0 = unpainted) behind them.
+    base : tuple of numpy.ndarray or None
+        The labels (and strokes) shown last before the strokes changed: what the current
+        correction starts from, however often its labels are looked at (previews).
     """
 
     key: bytes | None = None
     responses: np.ndarray | None = None
     shown: tuple[np.ndarray, np.ndarray] | None = None
+    base: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def read_out(
@@ -285,7 +289,7 @@ class Readout:
         """
         self.ids, self.linear, self.calibrated = None, None, False
         if history:
-            self.spatial.shown = None
+            self.spatial.shown = self.spatial.base = None
 
     def restore(self, file: ModelFile, device: torch.device) -> None:
         """Take the id table and linear readout saved in a model file."""
@@ -333,9 +337,10 @@ class Readout:
 
         The responses are computed (after BatchNorm recalibration) only when the weights or
         the image changed since the last call, so a correction without training only
-        re-solves the readout. When strokes were only added since the labels shown last, the
-        change is kept to the regions the new strokes lie in
-        (:func:`~napari_diffseg.spatial.local_correction`). The linear readout for
+        re-solves the readout. When strokes were only added since the labels shown last with
+        other strokes, the change is kept to the regions the new strokes lie in
+        (:func:`~napari_diffseg.spatial.local_correction`); labels looked at meanwhile with the
+        same strokes (previews during training) do not change what a correction starts from. The linear readout for
         :meth:`tiled_scores` (other images, saved models) is the discriminant fitted on the
         result (with several training images: :func:`fit_lda` on all their strokes). Painted
         pixels keep their ids.
@@ -356,8 +361,10 @@ class Readout:
         classes, weight, bias = spatial_readout(state.responses, image[0].cpu().numpy(), targets, scribbles.n_classes)
         labels = scribbles.ids[classes]
         strokes = np.where(targets >= 0, scribbles.ids[np.maximum(targets, 0)], 0)
-        if state.shown is not None and state.shown[0].shape == labels.shape:
-            previous, before = state.shown
+        if state.shown is not None and not np.array_equal(state.shown[1], strokes):
+            state.base = state.shown  # the strokes changed: a correction of the labels shown last
+        if state.base is not None and state.base[0].shape == labels.shape:
+            previous, before = state.base
             if not ((before > 0) & (strokes != before)).any():  # strokes were only added: a local correction
                 labels = local_correction(previous, labels, np.where(before > 0, 0, strokes))
         state.shown = (labels, strokes)
