@@ -1,11 +1,12 @@
-"""Unsupervised quality (no scribbles) on BSDS500: the fast preset, without its region vote, and classical baselines.
+"""Unsupervised quality (no scribbles) on BSDS500: the fast preset, its previous refinement, none, and baselines.
 
     python -m benchmarks.unsupervised --split train --seeds 0          # tuning images
     python -m benchmarks.unsupervised --split val --seeds 0,1,2,3      # confirmation, once
     python -m benchmarks.unsupervised --timing                         # speed ratio and peak memory
 
-Each image is trained once per seed with the fast preset (1 torch thread) and labelled twice
-with the same network: with the preset's region vote and without it (``NO_VOTE``). Baselines
+Each image is trained once per seed with the fast preset (1 torch thread) and labelled three
+times with the same network: with the preset's region vote and split, with the previous
+preset's vote alone (``PREVIOUS``) and with neither (``NO_VOTE``). Baselines
 (seed-independent) are scored in the same run on the same images; the best point of each grid
 is chosen on the very images it is scored on. Results go to
 ``benchmarks/results/unsupervised_<split><tag>.json`` (rewritten after every seed).
@@ -26,7 +27,8 @@ import numpy as np
 from benchmarks import baselines, datasets, metric
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NO_VOTE = {"region_scale": 0.0}  # the fast preset without the region vote
+NO_VOTE = {"region_scale": 0.0, "split_scale": 0.0}  # the fast preset without the region vote and split
+PREVIOUS = {"region_scale": 25.0, "split_scale": 0.0}  # the fast preset before the split (same training)
 TODAY = {"unsupervised_max_iter": None, "region_scale": 0.0}  # the fast preset before the stopping and region levers
 FELZENSZWALB_GRID = ((100, 0.5, 50), *baselines.FELZENSZWALB_GRID)
 SLIC_GRID = (10, 25, 50, 100)
@@ -41,37 +43,41 @@ def slic(image: np.ndarray, n_segments: int) -> np.ndarray:
 
 
 def diffseg_rows(items: list[datasets.BsdsImage], seed: int, saved: Path | None = None) -> list[dict]:
-    """The fast preset with and without its region vote, one training per image.
+    """The fast preset, its previous refinement and none, one training per image.
 
     With ``saved`` (an ``.npz`` of the labels without the vote per image, from an earlier
-    run of this seed), no network is trained: the fast preset's labels are those labels with
-    the region vote applied as :class:`~napari_diffseg.Segmenter` applies it.
+    run of this seed), no network is trained: the other labels are those labels refined as
+    :class:`~napari_diffseg.Segmenter` refines them.
     """
     from napari_diffseg import Segmenter
     from napari_diffseg.params import PRESETS
     from napari_diffseg.preprocess import prepare_image
-    from napari_diffseg.regions import image_regions, majority_vote
+    from napari_diffseg.regions import refine_labels
 
     annotations = [item.truths for item in items]
-    new, previous, seconds = [], [], []
+    p = PRESETS["fast"]
+    new, voted, previous, seconds = [], [], [], []
     for item in items:
         if saved is not None:
-            p = PRESETS["fast"]
             with np.load(saved) as arrays:
                 previous.append(arrays[item.name])
             data = prepare_image(item.image, normalization=p.normalization, color_space=p.color_space)
-            new.append(majority_vote(previous[-1], image_regions(data, p.region_scale)))
+            new.append(refine_labels(previous[-1], data, region_scale=p.region_scale, split_scale=p.split_scale))
+            voted.append(refine_labels(previous[-1], data, **PREVIOUS))
             continue
         start = time.perf_counter()
         segmenter = Segmenter("fast", seed=seed, device="cpu", threads=1)
         segmenter.fit(item.image)
         new.append(segmenter.labels())
         seconds.append(time.perf_counter() - start)
-        segmenter.params = segmenter.params.replace(**NO_VOTE)
+        segmenter.set_params(**PREVIOUS)
+        voted.append(segmenter.labels())
+        segmenter.set_params(**NO_VOTE)
         previous.append(segmenter.labels())
     rows = []
     for name, predictions in (
         ("diffseg fast", new),
+        (f"diffseg fast, previous refinement ({json.dumps(PREVIOUS)})", voted),
         (f"diffseg fast without the vote ({json.dumps(NO_VOTE)})", previous),
     ):
         row = {"method": name, "seed": seed, **metric.bsds_miou(predictions, annotations)}
@@ -138,7 +144,7 @@ def scribble_rows(seeds: list[int]) -> list[dict]:
 
 
 def timing(rounds: int) -> dict:
-    """Whole ``segment`` calls of the fast preset and of its settings before this change (``TODAY``), interleaved."""
+    """Whole ``segment`` calls of the fast preset and of the previous one (``PREVIOUS``), interleaved."""
     import torch
 
     from napari_diffseg import segment
@@ -148,7 +154,7 @@ def timing(rounds: int) -> dict:
     segment(image[:64, :64], device="cpu", max_iter=2)  # warm-up
     times: dict[str, list[float]] = {"fast": [], "before": []}
     for _ in range(rounds):
-        for name, overrides in (("before", TODAY), ("fast", {})):
+        for name, overrides in (("before", PREVIOUS), ("fast", {})):
             start = time.perf_counter()
             segment(image, device="cpu", seed=0, **overrides)
             times[name].append(time.perf_counter() - start)
@@ -157,10 +163,10 @@ def timing(rounds: int) -> dict:
         "image": f"{TIMING_IMAGE} ({image.shape[1]}x{image.shape[0]})",
         "rounds": rounds,
         "median_s": medians,
-        "before": TODAY,
+        "before": PREVIOUS,
         "ratio fast / before": medians["fast"] / medians["before"],
     }
-    for name, overrides in (("before", TODAY), ("fast", {})):
+    for name, overrides in (("before", PREVIOUS), ("fast", {})):
         child = [sys.executable, "-m", "benchmarks.unsupervised", "--memory-child", json.dumps(overrides)]
         out[f"peak RSS GiB at 2048x2048, {name}"] = float(subprocess.check_output(child, text=True).split()[-1])
     return out

@@ -1,10 +1,12 @@
+import itertools
+
 import numpy as np
 import pytest
 from skimage.measure import label as connected_components
 
 from napari_diffseg import Segmenter
 from napari_diffseg.params import resolve_params
-from napari_diffseg.regions import image_regions, majority_vote
+from napari_diffseg.regions import image_regions, majority_vote, refine_labels, split_by_regions
 
 
 def test_majority_vote_gives_every_region_its_most_common_label():
@@ -74,3 +76,51 @@ def test_large_images_get_regions_tile_by_tile():
     assert regions.shape == (1100, 40)
     assert np.unique(regions).size == regions.max() + 1  # ids 0..R-1
     assert not np.intersect1d(regions[:1024], regions[1024:]).size  # no region crosses the tile border
+
+
+def test_split_by_regions_cuts_labels_along_region_borders_and_keeps_the_largest_piece_s_id():
+    labels = np.array([[3, 3, 3, 5, 5, 5]] * 2, dtype=np.uint16)
+    regions = np.array([[0, 0, 1, 1, 2, 2]] * 2)
+    split = split_by_regions(labels, regions)
+    assert split.dtype == np.uint16
+    np.testing.assert_array_equal(split, np.array([[3, 3, 6, 7, 5, 5]] * 2))
+
+
+def test_split_by_regions_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="differ in shape"):
+        split_by_regions(np.zeros((4, 4), int), np.zeros((4, 5), int))
+
+
+def test_refine_labels_without_scales_returns_the_labels_and_with_a_split_respects_image_edges():
+    image = np.zeros((1, 40, 40), np.float32)
+    image[:, :, 20:] = 1.0
+    labels = np.ones((40, 40), np.uint16)  # one cluster across the edge
+    assert refine_labels(labels, image, region_scale=0.0, split_scale=0.0) is labels
+    split = refine_labels(labels, image, region_scale=50.0, split_scale=50.0)
+    assert np.unique(split).size == 2
+    assert not np.intersect1d(split[:, :20], split[:, 20:]).size
+
+
+def test_the_split_applies_to_unsupervised_labels_only():
+    rng = np.random.default_rng(0)
+    image = np.zeros((48, 48, 3), np.uint8)
+    image[:, 16:32], image[:, 32:] = 100, 200  # three stripes: two channels cannot keep them apart
+    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+    stripes = (slice(None), slice(2, 14)), (slice(None), slice(18, 30)), (slice(None), slice(34, 46))
+    common = {"preset": "fast", "seed": 0, "device": "cpu", "max_iter": 5, "channels": 2, "min_labels": 1}
+    plain = Segmenter(**common, split_scale=0.0).fit(image).labels()
+    split = Segmenter(**common, split_scale=100.0).fit(image).labels()
+    shared = [
+        np.intersect1d(labels[a], labels[b]).size for labels in (plain, split) for a, b in itertools.pairwise(stripes)
+    ]
+    assert sum(shared[:2]) > 0  # without the split a label spans two stripes
+    assert sum(shared[2:]) == 0  # the split cuts it at the stripe edges
+    scribbles = np.zeros((48, 48), np.uint8)
+    scribbles[10, 4:12], scribbles[10, 36:44] = 1, 2
+    with_strokes = [Segmenter(**common, split_scale=scale).fit(image, scribbles).labels() for scale in (0.0, 100.0)]
+    np.testing.assert_array_equal(*with_strokes)
+
+
+def test_negative_split_scale_is_refused():
+    with pytest.raises(ValueError, match="split_scale must be a finite, non-negative number"):
+        resolve_params("fast", split_scale=-1.0)

@@ -83,6 +83,15 @@ class Params:
         final labels; 0 disables it, as in the reference). It applies to the labels of the
         training image, not to ``Segmenter.predict``, so that the ids a model gives other
         images (the slices of a stack) stay consistent.
+    split_scale : float
+        Without scribbles, after the region vote: every label is cut along the borders of a
+        second, coarser over-segmentation of the input (``felzenszwalb`` with this scale and
+        ``min_size=50``), and each (label, region) pair becomes a label of its own, so that
+        a cluster joining distinct objects of similar colour is split at the image edges
+        between them (:func:`~napari_diffseg.regions.split_by_regions`). This gives many more
+        labels (a few hundred on a 481x321 photo; ``min_size`` merges the smallest). Like the
+        vote it applies to the labels of the training image only; 0 disables it, as in the
+        reference.
     normalization : {"reference", "percentile"}
         ``"reference"`` divides 8-bit images by 255 like the reference (other dtypes are
         normalised robustly); ``"percentile"`` always stretches the 1-99.8 percentiles.
@@ -132,6 +141,7 @@ class Params:
     smooth_sigma: float = 0.0
     min_size: int = 0
     region_scale: float = 0.0
+    split_scale: float = 0.0
     normalization: Normalization = "reference"
     color_space: ColorSpace = "rgb"
     final_forward: FinalForward = "train"
@@ -167,7 +177,8 @@ PRESETS: dict[str, Params] = {
         color_space="lab",
         final_forward="eval",
         readout="linear",
-        region_scale=25.0,
+        region_scale=100.0,
+        split_scale=200.0,
         threads=None,
     ),
 }
@@ -183,7 +194,16 @@ _CHOICES = {
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
-_NON_NEGATIVE_FLOATS = ("lr", "momentum", "sim_weight", "con_weight", "scribble_weight", "smooth_sigma", "region_scale")
+_NON_NEGATIVE_FLOATS = (
+    "lr",
+    "momentum",
+    "sim_weight",
+    "con_weight",
+    "scribble_weight",
+    "smooth_sigma",
+    "region_scale",
+    "split_scale",
+)
 
 
 SEED_LIMIT = 2**32  # seeds are integers in [0, SEED_LIMIT)

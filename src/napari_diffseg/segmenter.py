@@ -22,7 +22,7 @@ from .params import Params, check_seed, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
 from .readout import Readout, keep_strokes, scores, uses_spatial
-from .regions import image_regions, majority_vote
+from .regions import refine_labels
 from .training import Trainer
 
 __all__ = ["Progress", "Segmenter", "run"]
@@ -252,8 +252,11 @@ class Segmenter:
                 pixel_scores = self._readout.tiled_scores(network, image[:1], self.params.n_conv, n_painted, tiles)
         self._readout.calibrated = True
         labels = self._readout.label(pixel_scores, self.scribble_ids, self.params, new_table=True)
-        if n_painted == 0 and self.params.region_scale > 0:  # the training image's regions vote
-            labels = majority_vote(labels, image_regions(image[0].cpu().numpy(), self.params.region_scale))
+        if n_painted == 0:
+            p = self.params  # the training image's regions vote and split its labels
+            labels = refine_labels(
+                labels, image[0].cpu().numpy(), region_scale=p.region_scale, split_scale=p.split_scale
+            )
         if scribbles is None:
             return labels
         return keep_strokes(labels, scribbles.targets.reshape(image.shape[0], *image.shape[-2:])[0], scribbles.ids)
