@@ -340,10 +340,10 @@ class Readout:
         re-solves the readout. When strokes were only added since the labels shown last with
         other strokes, the change is kept to the regions the new strokes lie in
         (:func:`~napari_diffseg.spatial.local_correction`); labels looked at meanwhile with the
-        same strokes (previews during training) do not change what a correction starts from. The linear readout for
-        :meth:`tiled_scores` (other images, saved models) is the discriminant fitted on the
-        result (with several training images: :func:`fit_lda` on all their strokes). Painted
-        pixels keep their ids.
+        same strokes (previews during training) do not change what a correction starts from.
+        The linear readout for :meth:`tiled_scores` (other images, saved models) is the
+        discriminant fitted on the result (with several training images: :func:`fit_lda` on
+        all their strokes). Painted pixels keep their ids.
         """
         import torch
 

@@ -4,10 +4,10 @@ The ICASSP 2018 predecessor of differentiable feature clustering trained its net
 the majority label of each SLIC superpixel. Here the vote is applied once to the final labels:
 every region of a fine over-segmentation of the image (scikit-image's graph-based
 ``felzenszwalb`` on the network's input) takes the label most of its pixels have. Cluster
-boundaries then follow image edges, and speckle inside a region disappears. A vote on large regions leaves clusters that
-join distinct objects of similar colour; :func:`split_by_regions` then cuts every cluster along
-the borders of a second, coarser over-segmentation, so that each (cluster, region) pair is a
-segment of its own.
+boundaries then follow image edges, and speckle inside a region disappears. A vote on large
+regions leaves clusters that join distinct objects of similar colour; :func:`split_by_regions`
+then cuts every cluster along the borders of a second, coarser over-segmentation, so that each
+(cluster, region) pair is a segment of its own.
 
 Pure numpy / scikit-image.
 """
