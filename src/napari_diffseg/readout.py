@@ -6,7 +6,9 @@ argmax or by a shrinkage linear discriminant (:func:`fit_lda`) of the painted pi
 responses. :func:`read_out` turns those into ids: painted classes keep their ids, and other
 clusters get ids from an :class:`IdTable`. The spatial readout (``readout="spatial"``,
 :meth:`Readout.spatial_labels`) labels the training image from its responses, the strokes and
-the image's edges with :func:`~napari_diffseg.spatial.spatial_readout`.
+the image's edges with :func:`~napari_diffseg.spatial.spatial_readout`. With either readout of
+the painted classes, a correction that only adds strokes changes only the regions they lie in
+(:meth:`Readout.correction`).
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def weights_key(network: torch.nn.Sequential, image: torch.Tensor) -> bytes:
 
 @dataclass
 class SpatialState:
-    """What the spatial readout keeps between labellings of the training image.
+    """What the readouts keep between labellings of the training image.
 
     Attributes
     ----------
@@ -337,18 +339,15 @@ class Readout:
 
         The responses are computed (after BatchNorm recalibration) only when the weights or
         the image changed since the last call, so a correction without training only
-        re-solves the readout. When strokes were only added since the labels shown last with
-        other strokes, the change is kept to the regions the new strokes lie in
-        (:func:`~napari_diffseg.spatial.local_correction`); labels looked at meanwhile with the
-        same strokes (previews during training) do not change what a correction starts from.
-        The linear readout for :meth:`tiled_scores` (other images, saved models) is the
-        discriminant fitted on the result (with several training images: :func:`fit_lda` on
-        all their strokes). Painted pixels keep their ids.
+        re-solves the readout. A correction stays local (:meth:`correction`). The linear
+        readout for :meth:`tiled_scores` (other images, saved models) is the discriminant
+        fitted on the result (with several training images: :func:`fit_lda` on all their
+        strokes). Painted pixels keep their ids.
         """
         import torch
 
         from .network import stitched_responses
-        from .spatial import local_correction, spatial_readout
+        from .spatial import spatial_readout
 
         key = weights_key(network, image)
         state = self.spatial
@@ -359,15 +358,7 @@ class Readout:
         height, width = image.shape[-2:]
         targets = scribbles.targets.reshape(image.shape[0], height, width)[0]
         classes, weight, bias = spatial_readout(state.responses, image[0].cpu().numpy(), targets, scribbles.n_classes)
-        labels = scribbles.ids[classes]
-        strokes = np.where(targets >= 0, scribbles.ids[np.maximum(targets, 0)], 0)
-        if state.shown is not None and not np.array_equal(state.shown[1], strokes):
-            state.base = state.shown  # the strokes changed: a correction of the labels shown last
-        if state.base is not None and state.base[0].shape == labels.shape:
-            previous, before = state.base
-            if not ((before > 0) & (strokes != before)).any():  # strokes were only added: a local correction
-                labels = local_correction(previous, labels, np.where(before > 0, 0, strokes))
-        state.shown = (labels, strokes)
+        labels = self.correction(scribbles.ids[classes], targets, scribbles.ids)
         if image.shape[0] > 1:  # several training images: the strokes of all of them, not the first one's labels
             self.calibrate(network, image, scribbles, params.replace(readout="linear"))
         else:
@@ -376,6 +367,36 @@ class Readout:
         self.calibrated = True
         labels = keep_strokes(merge_small_regions(labels, params.min_size), targets, scribbles.ids)
         return labels.astype(label_dtype(int(labels.max(initial=0))))
+
+    def correction(self, labels: np.ndarray, targets: np.ndarray, scribble_ids: np.ndarray) -> np.ndarray:
+        """``labels`` of the training image as a correction of the labels shown before its strokes.
+
+        When strokes were only added since the labels shown last with other strokes, the change
+        is kept to the regions the new strokes lie in
+        (:func:`~napari_diffseg.spatial.local_correction`); labels looked at meanwhile with the
+        same strokes (previews during training) do not change what a correction starts from.
+
+        Parameters
+        ----------
+        labels : numpy.ndarray
+            (H, W) ids the readout gives with the current strokes.
+        targets : numpy.ndarray
+            (H, W) class index of the painted pixels, -1 elsewhere.
+        scribble_ids : numpy.ndarray
+            Id of each class index.
+        """
+        from .spatial import local_correction
+
+        state = self.spatial
+        strokes = np.where(targets >= 0, scribble_ids[np.maximum(targets, 0)], 0)
+        if state.shown is not None and not np.array_equal(state.shown[1], strokes):
+            state.base = state.shown  # the strokes changed: a correction of the labels shown last
+        if state.base is not None and state.base[0].shape == labels.shape:
+            previous, before = state.base
+            if not ((before > 0) & (strokes != before)).any():  # strokes were only added: a local correction
+                labels = local_correction(previous, labels, np.where(before > 0, 0, strokes))
+        state.shown = (labels, strokes)
+        return labels
 
     def tiled_scores(
         self, network: torch.nn.Sequential, image: torch.Tensor, n_conv: int, n_painted: int, tiles: Tiles | None = None

@@ -237,7 +237,9 @@ class Segmenter:
     def labels(self) -> np.ndarray:
         """uint16 (uint32 when ids do not fit) (H, W) labels, never 0, of the training image (the first
         of a list) with the current weights. Painted ids are kept; see ``unpainted`` in
-        :class:`~napari_diffseg.params.Params`."""
+        :class:`~napari_diffseg.params.Params`. With the linear or spatial readout, the labels
+        after a :meth:`refine` that only added strokes differ from those shown before only in
+        the regions the new strokes lie in."""
         network, image = self.network, self.image
         if network is None or image is None:
             raise RuntimeError("no trained model; call train or fit first")
@@ -259,7 +261,11 @@ class Segmenter:
             )
         if scribbles is None:
             return labels
-        return keep_strokes(labels, scribbles.targets.reshape(image.shape[0], *image.shape[-2:])[0], scribbles.ids)
+        targets = scribbles.targets.reshape(image.shape[0], *image.shape[-2:])[0]
+        labels = keep_strokes(labels, targets, scribbles.ids)
+        if self.params.readout == "linear" and n_painted >= 2:
+            labels = self._readout.correction(labels, targets, scribbles.ids)
+        return labels
 
     def predict(self, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
         """Label another image of the same kind with one forward pass (eval-mode BatchNorm).
