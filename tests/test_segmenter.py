@@ -256,6 +256,21 @@ def test_spatial_readout_keeps_strokes_and_refines_without_training():
     assert seg.predict(image).shape == labels.shape
 
 
+def test_a_linear_correction_changes_only_the_region_its_stroke_lies_in():
+    bands = np.tile(np.arange(48) // 16 % 2, (48, 1))  # left and right bands of the same colour
+    image = piecewise_rgb(bands, noise=5.0)
+    scribbles = band_strokes(bands.shape, 1, 2, 0)
+    seg = Segmenter(seed=0, max_iter=30, refine_iter=10, readout="linear").fit(image, scribbles)
+    before = seg.labels()
+    assert (before[:, 36:] == 1).mean() >= 0.9  # the unpainted right band resembles the left one
+    corrected = scribbles.copy()
+    corrected[10:38, 40] = 2  # it is the middle band's class
+    list(seg.refine(corrected))
+    after = seg.labels()
+    np.testing.assert_array_equal(after[:, :16], before[:, :16])  # the left band is left alone
+    assert (after[corrected == 2] == 2).all()
+
+
 def test_spatial_labels_looked_at_during_training_do_not_change_the_result():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 2, 7, 7)
