@@ -34,6 +34,15 @@ def piecewise_rgb(truth: np.ndarray, *, noise: float = 12.0, gradient: float = 2
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def three_discs(shape=(64, 96), centres=((20, 20), (20, 37), (44, 70)), radius=10) -> np.ndarray:
+    """uint8 class labels: 0 = background, 1 = three discs of which the first two touch."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    for y, x in centres:
+        labels[(yy - y) ** 2 + (xx - x) ** 2 < radius**2] = 1
+    return labels
+
+
 def best_iou(truth_mask: np.ndarray, labels: np.ndarray) -> float:
     """IoU of ``truth_mask`` with the label that overlaps it best."""
     best = 0.0

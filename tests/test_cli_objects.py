@@ -4,19 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from conftest import three_discs as discs
 
 from napari_diffseg.cli import main
 
 FAST = ["--max-iter", "3", "--threads", "1", "--device", "cpu", "--quiet"]
-
-
-def discs(shape=(64, 96), centres=((20, 20), (20, 37), (44, 70)), radius=10):
-    """Class labels with 0 = background, 1 = three discs of which the first two touch."""
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    labels = np.zeros(shape, np.uint8)
-    for y, x in centres:
-        labels[(yy - y) ** 2 + (xx - x) ** 2 < radius**2] = 1
-    return labels
 
 
 @pytest.fixture

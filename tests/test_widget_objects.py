@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import three_discs
 
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
@@ -12,13 +13,9 @@ pytestmark = pytest.mark.gui
 TIMEOUT_MS = 60_000
 
 
-def discs(shape=(64, 96), centres=((20, 20), (20, 37), (44, 70)), radius=10) -> np.ndarray:
+def discs() -> np.ndarray:
     """Every pixel labelled: 1 = background, 2 = three discs, the first two touching."""
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    labels = np.ones(shape, np.uint16)
-    for y, x in centres:
-        labels[(yy - y) ** 2 + (xx - x) ** 2 < radius**2] = 2
-    return labels
+    return three_discs().astype(np.uint16) + 1
 
 
 @pytest.fixture
