@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .params import Params
     from .segmenter import Progress, Segmenter
 
 PREVIEW_EVERY_S = 0.5  # live previews at most this often...
@@ -83,14 +82,6 @@ def one_blas_thread() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def max_iterations(params: Params, scribbles: np.ndarray | None) -> int:
-    """Upper bound on the training iterations of a run (``unsupervised_max_iter`` without strokes)."""
-    painted = scribbles is not None and bool(np.any(scribbles))
-    if painted or params.unsupervised_max_iter is None:
-        return params.max_iter
-    return min(params.max_iter, params.unsupervised_max_iter)
 
 
 def output_classes(model: Segmenter) -> int | None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from magicgui.widgets import Container
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -34,7 +35,7 @@ from ._panels import (
     readouts,
     section,
 )
-from ._runs import max_iterations, predict_frames, refine_frames, stack_frames, train_frames, warm_up
+from ._runs import predict_frames, refine_frames, stack_frames, train_frames, warm_up
 
 if TYPE_CHECKING:
     import napari
@@ -219,7 +220,7 @@ class SegmentationWidget(Container):
             train_frames,
             plane,
             scribble_plane,
-            total=max_iterations(resolved, scribble_plane),
+            total=resolved.iteration_bound(painted=scribble_plane is not None and bool(np.any(scribble_plane))),
             scribbles=scribbles,
             channel_axis=channel_axis,
             params=params,

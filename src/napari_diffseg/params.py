@@ -157,6 +157,13 @@ class Params:
         """Return the parameters as a plain, JSON-serialisable dict."""
         return dataclasses.asdict(self)
 
+    def iteration_bound(self, painted: bool) -> int:
+        """Upper bound on the iterations of one training: ``max_iter``, at most
+        ``unsupervised_max_iter`` when nothing is ``painted``."""
+        if painted or self.unsupervised_max_iter is None:
+            return self.max_iter
+        return min(self.max_iter, self.unsupervised_max_iter)
+
 
 PRESETS: dict[str, Params] = {
     "paper": Params(),

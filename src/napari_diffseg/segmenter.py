@@ -183,9 +183,7 @@ class Segmenter:
         if not (warm_start and trainer.network is not None):
             trainer.init_network()
         p = self.params
-        max_iter = p.max_iter
-        if self.scribble_ids.size == 0 and p.unsupervised_max_iter is not None:
-            max_iter = min(max_iter, p.unsupervised_max_iter)
+        max_iter = p.iteration_bound(painted=self.scribble_ids.size > 0)
         return self._steps(
             trainer.iterate(max_iter, floor=self.min_labels(), stop_at_floor=True, pixels=p.train_pixels, lr=p.lr)
         )
