@@ -113,3 +113,20 @@ def test_bad_values_are_notified_in_widget_terms(viewer, widget, qtbot, errors):
     assert "seg objects" not in viewer.layers
     widget.save_table("never.csv")
     assert "press Make objects first" in errors[-1]
+
+
+def test_objects_of_a_new_segmentation_once_a_run_has_made_it(viewer, widget, qtbot):
+    viewer.add_image(discs().astype(np.float32), name="cells")
+    widget.new_scribbles.clicked.emit()
+    scribbles = viewer.layers["cells scribbles"]
+    assert widget.objects_source.value is scribbles  # the only Labels layer so far
+    scribbles.data[30:34, 60:76], scribbles.data[16:24, 16:24] = 1, 2
+    widget.max_iter.value, widget.threads.value = 3, 1
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert widget.objects_source.value is viewer.layers["cells segmentation"]
+    chosen = viewer.add_labels(discs(), name="other")
+    widget.objects_source.value = chosen
+    widget.run()  # a later run updates its layer, and the choice stays
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert widget.objects_source.value is chosen

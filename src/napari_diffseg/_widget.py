@@ -177,6 +177,8 @@ class SegmentationWidget(Container):
 
     def _on_layers_changed(self, event: Any = None) -> None:
         self.pickers.on_layers_changed(event, self.reset_choices)
+        if getattr(event, "type", None) == "inserted":
+            self.objects_panel.on_layer_added(event.value)
 
     def _on_layer_removed(self, event: Any) -> None:
         if self._jobs.uses(event.value):

@@ -143,6 +143,17 @@ class ObjectsPanel:
         layers.sort(key=lambda layer: not _layers.is_output(layer))  # the plugin's outputs first
         return [(layer.name, layer) for layer in layers]
 
+    def on_layer_added(self, layer: Any) -> None:
+        """Offer a newly added segmentation layer of the plugin, unless one is chosen already (choices are fresh)."""
+        current = self.segmentation.value
+        if (
+            isinstance(layer, Labels)
+            and _layers.is_output(layer)
+            and _MARKER not in layer.metadata
+            and not (current is not None and _layers.is_output(current))
+        ):
+            self.segmentation.value = layer
+
     def fill_default_classes(self, _value: Any = None) -> None:
         """Put the default classes of the slice shown (:func:`~napari_diffseg.objects.object_classes`) in *Classes*."""
         from ..objects import object_classes
