@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -291,31 +290,40 @@ def speed(runs: int = 7) -> dict:
     """CPU seconds per megapixel of ``split_instances`` + ``measure_objects`` (medians of ``runs``).
 
     Defaults, ``tighten=0`` and Otsu + watershed + ``measure_objects`` alternate in one process,
-    on the seed-0 segmentation of nuclei2d and on :func:`dense_field`.
+    on the seed-0 segmentations of every third 40x tissue image (timed together) and of
+    nuclei2d, and on :func:`dense_field`.
     """
     from napari_diffseg.objects import measure_objects, split_instances
 
-    cases = {"dense synthetic field, 1000 x 1000": dense_field()}
+    cases = {"dense synthetic field, 1000 x 1000": [dense_field()]}
     if set_names("nuclei2d"):
         image, truth = load("nuclei2d")
-        cases = {"nuclei2d, seed-0 segmentation": (image, predictions("nuclei2d", 0)["ours"], truth)} | cases
+        cases = {"nuclei2d, seed-0 segmentation": [(image, predictions("nuclei2d", 0)["ours"], truth)]} | cases
+    if set_names("tissue40x"):
+        tissue = [(*load(name), predictions(name, 0)["ours"]) for name in set_names("tissue40x")[::3]]
+        cases = {f"DAPI tissue 40x, {len(tissue)} seed-0 segmentations": [(i, o, t) for i, t, o in tissue]} | cases
+    variants = {
+        "split_instances + measure_objects": lambda image, labels: split_instances(labels, classes=[1], image=image),
+        "the same, tighten=0": lambda image, labels: split_instances(labels, classes=[1], image=image, tighten=0),
+        "Otsu + watershed + measure_objects": lambda image, labels: otsu_watershed(image, **WATERSHED),
+    }
     results = {}
-    for name, (image, labels, truth) in cases.items():
-        variants = {
-            "split_instances + measure_objects": partial(split_instances, labels, classes=[1], image=image),
-            "the same, tighten=0": partial(split_instances, labels, classes=[1], image=image, tighten=0),
-            "Otsu + watershed + measure_objects": partial(otsu_watershed, image, **WATERSHED),
-        }
+    for name, items in cases.items():
         seconds: dict[str, list[float]] = {key: [] for key in variants}
         for _ in range(runs):
             for key, method in variants.items():
                 start = time.process_time()
-                measure_objects(method(), image, labels=labels)
+                for image, labels, _truth in items:
+                    measure_objects(method(image, labels), image, labels=labels)
                 seconds[key].append(time.process_time() - start)
+        megapixels = sum(labels.size for _image, labels, _truth in items) / 1e6
         results[name] = {
-            "megapixels": labels.size / 1e6,
-            "s_per_megapixel": {key: float(np.median(v)) / (labels.size / 1e6) for key, v in seconds.items()},
-            "f1": {key: match(method(), truth)["f1"] for key, method in variants.items()},
+            "megapixels": megapixels,
+            "s_per_megapixel": {key: float(np.median(v)) / megapixels for key, v in seconds.items()},
+            "f1": {
+                key: float(np.mean([match(method(image, labels), truth)["f1"] for image, labels, truth in items]))
+                for key, method in variants.items()
+            },
         }
         print(name, json.dumps(results[name]), flush=True)
     return results

@@ -156,6 +156,29 @@ def test_thin_stack_objects_reaching_both_ends_are_found():
         assert ids.size == 1 and ids[0] > 0  # one object through every slice
 
 
+def test_a_class_covering_the_whole_image_is_one_object():
+    labels = np.full((40, 70), 4, np.uint8)
+    instances = split_instances(labels, classes=[4], image=np.random.default_rng(0).random(labels.shape))
+    assert np.array_equal(instances, np.ones(labels.shape, np.uint32))
+
+
+def test_local_background_matches_the_full_resolution_normalised_convolution():
+    from scipy import ndimage
+
+    from napari_diffseg.objects import _local_mean
+
+    rng = np.random.default_rng(2)
+    values = ndimage.gaussian_filter(rng.random((203, 151)), 4).astype(np.float32)
+    where = rng.random(values.shape) > 0.4
+    sigma = np.array([12.0, 9.0])
+    exact = ndimage.gaussian_filter(values * where, sigma, truncate=3.0) / ndimage.gaussian_filter(
+        where.astype(float), sigma, truncate=3.0
+    )
+    approx = _local_mean(values, where, sigma, fallback=0.0)
+    assert approx.shape == values.shape
+    assert np.abs(approx - exact).max() < 0.02 * np.ptp(values)
+
+
 def test_per_slice_objects_and_the_slice_generator():
     first, second = balls_stack(3.0)
     labels = (first | second).astype(np.uint8)
