@@ -76,6 +76,9 @@ def test_a_stack_gives_per_slice_or_3d_objects(tmp_path):
     )
     assert tifffile.imread(tmp_path / "flat.tif").max() == 36
     assert list(pd.read_csv(tmp_path / "f.csv")["slice"]) == [i for i in range(12) for _ in range(3)]
+    threaded = tmp_path / "threaded.tif"
+    assert main(["objects", str(tmp_path / "stack.npy"), "-o", str(threaded), "--threads", "2"]) == 0
+    assert np.array_equal(tifffile.imread(threaded), tifffile.imread(tmp_path / "flat.tif"))
     assert main(["objects", str(tmp_path / "stack.npy"), "-o", str(tmp_path / "3d.tif"), "--3d"]) == 0
     assert tifffile.imread(tmp_path / "3d.tif").max() == 3
 
@@ -86,6 +89,8 @@ def test_errors_are_in_flag_terms(tmp_path, labels_tif, capsys):
     assert "error: --classes [7]: no pixel of labels has id 7" in capsys.readouterr().err
     assert main(["objects", str(labels_tif), "-o", out, "--min-size", "-1"]) == 1
     assert "error: --min-size -1.0 must be >= 0" in capsys.readouterr().err
+    assert main(["objects", str(labels_tif), "-o", out, "--threads", "0"]) == 1
+    assert "error: --threads 0 must be an integer >= 1, or drop it" in capsys.readouterr().err
     many = np.arange(3, dtype=np.uint8).repeat(30).reshape(9, 10) + 1
     tifffile.imwrite(tmp_path / "many.tif", many)
     assert main(["objects", str(tmp_path / "many.tif"), "-o", out]) == 1

@@ -195,6 +195,23 @@ def test_per_slice_objects_and_the_slice_generator():
     assert set(table["slice"]) == set(np.flatnonzero((first | second).any(axis=(1, 2))))
 
 
+def test_slices_split_in_threads_give_the_same_objects():
+    mask, count = touching_discs(6, 4, 5)
+    rng = np.random.default_rng(3)
+    stack = np.stack([np.roll(mask, shift, axis=1) for shift in range(0, 35, 5)])
+    image = (stack * 200 + rng.normal(40, 15, stack.shape)).astype(np.float32)
+    one = split_instances(stack, image=image, workers=1)
+    assert np.array_equal(split_instances(stack, image=image, workers=3), one)
+    assert np.array_equal(split_instances(stack, image=image, workers=None), one)
+    assert abs(int(one.max()) - stack.shape[0] * count) <= stack.shape[0]
+    first_two = []
+    for item in split_slices(stack, image=image, workers=2):  # stopping early leaves no thread behind
+        first_two.append(item.instances)
+        if len(first_two) == 2:
+            break
+    assert np.array_equal(np.stack(first_two), one[:2])
+
+
 def test_measurements_per_channel_and_class():
     shape = (60, 100)
     labels = np.zeros(shape, np.uint8)
@@ -246,6 +263,7 @@ def test_inputs_are_not_modified():
         (lambda: measure_objects(np.ones((8, 8), np.uint8), labels=np.ones((4, 4))), "labels of shape"),
         (lambda: measure_objects(np.ones((8, 8), np.uint8), spacing=(1, 1, 1)), "spacing="),
         (lambda: list(split_slices(np.ones((8, 8), np.uint8))), "needs an"),
+        (lambda: split_instances(np.ones((8, 8), np.uint8), workers=0), "workers=0"),
     ],
 )
 def test_errors_name_the_parameter(call, message):

@@ -35,7 +35,9 @@ All lengths scale with ``r``, so the same call works for 10-pixel and 100-pixel 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -122,6 +124,7 @@ def split_instances(
     radius: float | None = None,
     refine_boundaries: bool = True,
     tighten: float = 0.6,
+    workers: int | None = 1,
 ) -> np.ndarray:
     """Turn the chosen classes of a label image into instance labels (touching objects split).
 
@@ -172,6 +175,10 @@ def split_instances(
         size filter and seeds measured anew). This removes the halo that a class drawn a little
         too wide adds around each nucleus and opens the dim gaps between touching ones. 0 turns
         it off; the default 0.6 was chosen on the 40x DAPI tissue nuclei and nuclei2d.
+    workers : int, optional
+        For a stack split per slice: how many slices are split at once, in threads (the work
+        releases the GIL, so 2 workers on 2 cores take about 0.6x the time); None = one per
+        CPU core. The result does not depend on it.
 
     Returns
     -------
@@ -196,6 +203,7 @@ def split_instances(
     """
     labels, image, spacing = _check(labels, image, spacing, min_size, radius)
     chosen = _check_classes(labels, classes)
+    _check_workers(workers)
     if labels.ndim == 3 and per_slice:
         out = np.zeros(labels.shape, np.uint32)
         for item in split_slices(
@@ -209,6 +217,7 @@ def split_instances(
             radius=radius,
             refine_boundaries=refine_boundaries,
             tighten=tighten,
+            workers=workers,
         ):
             out[item.index] = item.instances
         return out
@@ -228,6 +237,7 @@ def split_slices(
     radius: float | None = None,
     refine_boundaries: bool = True,
     tighten: float = 0.6,
+    workers: int | None = 1,
 ) -> Iterator[SliceObjects]:
     """Split a stack slice by slice, yielding each slice's objects as soon as it is done.
 
@@ -235,7 +245,8 @@ def split_slices(
     axes or a slice's two); ``classes`` are resolved once for the whole stack, and ids run on
     from slice to slice, so the slices put back together equal
     ``split_instances(labels, ..., per_slice=True)``. Suited to progress bars and cancellation:
-    stop iterating at any time.
+    stop iterating at any time. With several ``workers``, the next slices are split in threads
+    while the current one is yielded (at most ``workers`` ahead).
 
     Yields
     ------
@@ -255,13 +266,40 @@ def split_slices(
         refine_boundaries,
         tighten,
     )
+    _check_workers(workers)
+
+    def split(index: int) -> np.ndarray:
+        return _split_classes(labels[index], chosen, None if image is None else image[index], options)
+
     offset = 0
-    for index in range(labels.shape[0]):
-        instances = _split_classes(labels[index], chosen, None if image is None else image[index], options)
+    for index, instances in enumerate(_in_threads(split, labels.shape[0], workers or os.cpu_count() or 1)):
         n_objects = int(instances.max())
         instances[instances > 0] += offset
         offset += n_objects
         yield SliceObjects(index, instances, n_objects)
+
+
+def _in_threads(work: Callable[[int], np.ndarray], n: int, workers: int) -> Iterator[np.ndarray]:
+    """``work(0)``, ..., ``work(n - 1)`` in order, computed by ``workers`` threads at most ``workers`` ahead.
+
+    Stopping the iteration cancels what has not started.
+    """
+    if workers == 1 or n <= 1:
+        yield from (work(i) for i in range(n))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque = deque()
+    try:
+        for i in range(n):
+            pending.append(pool.submit(work, i))
+            if len(pending) == workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -309,6 +347,11 @@ def _check(
     if radius is not None and not radius > 0:
         raise ValueError(f"radius={radius} must be > 0 (or None to measure it)")
     return labels, image, spacing
+
+
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and not (isinstance(workers, (int, np.integer)) and workers >= 1):
+        raise ValueError(f"workers={workers} must be an integer >= 1, or None for one per CPU core")
 
 
 def _check_classes(labels: np.ndarray, classes: Sequence[int] | None) -> list[int]:

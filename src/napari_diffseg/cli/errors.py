@@ -15,7 +15,7 @@ import re
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OSError, MemoryError)
 
 #: Library parameter -> command-line flag, where the flag is not simply ``--`` + the name with dashes.
-FLAGS = {"client": "--scheduler"}
+FLAGS = {"client": "--scheduler", "workers": "--threads"}
 
 #: Library parameters with a flag of their own (``--`` + the name with dashes, unless in FLAGS).
 PARAMETERS = (
@@ -37,6 +37,7 @@ PARAMETERS = (
     "overwrite",
     "client",
     "min_size",
+    "workers",
 )
 
 #: Library phrases -> command-line phrases, applied in order before the parameter names.

@@ -25,7 +25,6 @@ DESCRIPTION = (
     "CSV row per object (area, centroid, bounding box, shape and, with --image, intensities), in "
     "micrometres when the TIFF records a pixel size."
 )
-THREADS_HELP = "accepted as on every subcommand; objects are made on one CPU thread"
 
 
 def add_objects_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +44,9 @@ def add_objects_parser(subparsers: argparse._SubParsersAction) -> None:
         "--image", metavar="IMAGE", help="the segmented image (TIFF, PNG or JPEG), for seeds, edges and intensities"
     )
     add_object_options(parser, outputs=False)
-    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads: slices of a stack split at once (default: one per core)"
+    )
     parser.set_defaults(run=run_objects)
 
 
@@ -166,6 +167,7 @@ def write_objects(
         min_size=args.min_size,
         spacing=spacing,
         per_slice=args.per_slice,
+        workers=args.threads,
     )
     count = int(objects.max())
     if objects_path is not None:
