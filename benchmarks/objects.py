@@ -326,7 +326,43 @@ def speed(runs: int = 7) -> dict:
             },
         }
         print(name, json.dumps(results[name]), flush=True)
+    if set_names("tissue40x"):
+        results |= stack_workers(runs)
     return results
+
+
+def stack_workers(runs: int = 7) -> dict:
+    """Wall seconds per megapixel of ``split_instances`` on a stack of 40x tissue slices, 1 against 2 workers.
+
+    The stack: the seed-0 segmentations of every fifth 40x image (at most 8), cropped to a
+    common size; the runs alternate in one process and the objects must be identical.
+    """
+    from napari_diffseg.objects import split_instances
+
+    names = set_names("tissue40x")[::5][:8]
+    images = [load(name)[0] for name in names]
+    height, width = min(i.shape[0] for i in images), min(i.shape[1] for i in images)
+    image = np.stack([i[:height, :width] for i in images])
+    labels = np.stack([predictions(name, 0)["ours"][:height, :width] for name in names])
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    objects = {}
+    for _ in range(runs):
+        for workers in seconds:
+            start = time.perf_counter()
+            objects[workers] = split_instances(labels, classes=[1], image=image, workers=workers)
+            seconds[workers].append(time.perf_counter() - start)
+    if not np.array_equal(objects[1], objects[2]):
+        raise AssertionError("the objects depend on the number of workers")
+    megapixels = labels.size / 1e6
+    name = f"stack of {len(names)} DAPI tissue 40x slices, wall time"
+    result = {
+        name: {
+            "megapixels": megapixels,
+            "wall_s_per_megapixel": {f"workers={w}": float(np.median(v)) / megapixels for w, v in seconds.items()},
+        }
+    }
+    print(name, json.dumps(result[name]), flush=True)
+    return result
 
 
 def main() -> None:
