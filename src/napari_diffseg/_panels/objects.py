@@ -3,7 +3,8 @@
 *Make objects* copies the chosen segmentation layer's slice shown (or, in "All slices" mode,
 its whole stack) and the image, splits and measures them off the GUI thread with
 :func:`~napari_diffseg.objects.split_instances` / :func:`~napari_diffseg.objects.split_slices`
-and :func:`~napari_diffseg.objects.measure_objects`, then writes a Labels layer
+(a stack's slices in threads, on all CPU cores but one) and
+:func:`~napari_diffseg.objects.measure_objects`, then writes a Labels layer
 ``"<image> objects"`` whose ``features`` hold the table (napari shows them on hover).
 The segmentation layer and the image are only read. No torch here.
 """
@@ -55,7 +56,8 @@ def objects_frames(
     else:
         chosen = object_classes(labels) if classes is None else classes
         objects = np.zeros(labels.shape, np.uint32)
-        for item in split_slices(labels, chosen, spacing=spacing, **options):
+        workers = max(1, (os.cpu_count() or 1) - 1)  # all cores but one: the GUI thread keeps one
+        for item in split_slices(labels, chosen, spacing=spacing, workers=workers, **options):
             objects[item.index] = item.instances
             yield item.index + 1, labels.shape[0]
     stack_spacing = None if spacing is None or labels.ndim == 2 else (1.0, *spacing)

@@ -67,7 +67,10 @@ def add_object_options(parser: argparse.ArgumentParser, *, outputs: bool = True)
             "--objects",
             suffixes=TIFF_SUFFIXES,
             metavar="OBJECTS",
-            help="also turn the labels into objects (touching ones split) and write them as .tif",
+            help=(
+                "also turn the labels into objects (touching ones split; a stack's slices --threads at once) "
+                "and write them as .tif"
+            ),
         )
     add_output_option(
         group,

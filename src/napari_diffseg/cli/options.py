@@ -15,7 +15,7 @@ MIN_LABELS_HELP = "stop once at most K labels remain (default: 3)"
 SCRIBBLE_MIN_LABELS_HELP = (
     "stop once at most K labels remain (default: 3; with scribbles the number of painted classes, at least 2)"
 )
-THREADS_HELP = "CPU threads for torch, and for --objects of a stack (default: one per core)"
+THREADS_HELP = "CPU threads for torch (default: torch's, one per core)"
 READOUT_HELP = (
     "how the painted classes label every pixel: linear = per-pixel classes from the network's features, "
     "spatial = strokes spread along the image's edges by a graph cut, argmax = the network's own clusters "
