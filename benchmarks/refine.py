@@ -8,14 +8,18 @@ segmentation refitted on the same corrected strokes (the baseline users compare 
 Prints and writes ``results/refine.json``: foreground IoU before/after and the medians,
 over the seeds given (default 0-3: one image's score moves a lot between seeds).
 The widget gives torch all cores but one (1 thread on this 2-core machine); ``--threads``
-sets that.
+sets that. ``--baseline-package`` (the folder of another copy of the ``napari_diffseg``
+package, e.g. a checkout of the previous version) also trains that version's model on each
+image and times its ``refine`` + ``labels`` on the same strokes, interleaved with the others.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import baselines, datasets, metric
+from benchmarks.first_result import load_package
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,6 +54,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated training seeds")
     parser.add_argument("--overrides", default="{}", help="overrides of the fast preset, as JSON")
     parser.add_argument("--out", default=str(RESULTS / "refine.json"), help="where to write the results")
+    parser.add_argument("--baseline-package", default=None, help="folder of the napari_diffseg package to compare with")
     args = parser.parse_args()
     overrides = json.loads(args.overrides)
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -57,6 +63,10 @@ def main() -> None:
     from napari_diffseg import Segmenter
 
     torch.set_num_threads(args.threads)
+    baseline = None
+    if args.baseline_package:
+        package = load_package(Path(args.baseline_package)).__name__
+        baseline = importlib.import_module(f"{package}.segmenter").Segmenter
     items = datasets.load_voc_foreground() + datasets.load_nuclei()
     if not items:
         sys.exit("no benchmark data (see docs/benchmarks.md, NAPARI_DIFFSEG_DATA): nothing to benchmark")
@@ -66,8 +76,13 @@ def main() -> None:
         model = Segmenter("fast", seed=seed, **overrides).fit(item.image, item.scribbles)
         before = model.labels()
         scribbles = corrected(before, item.truth, item.scribbles)
-        refine_s, forest_s = [], []
-        for _ in range(3):  # interleaved, so that load from elsewhere hits both alike
+        old_model = (
+            None if baseline is None else baseline("fast", seed=seed, **overrides).fit(item.image, item.scribbles)
+        )
+        if old_model is not None:
+            old_model.labels()  # the labels shown before the stroke, as for the model above
+        refine_s, forest_s, baseline_s = [], [], []
+        for _ in range(3):  # interleaved, so that load from elsewhere hits all alike
             copy_of_model = copy.deepcopy(model)
             start = time.perf_counter()
             iterations = len(list(copy_of_model.refine(scribbles)))
@@ -76,6 +91,12 @@ def main() -> None:
             start = time.perf_counter()
             forest = baselines.random_forest(item.image, scribbles)
             forest_s.append(time.perf_counter() - start)
+            if old_model is not None:
+                copy_of_old = copy.deepcopy(old_model)
+                start = time.perf_counter()
+                list(copy_of_old.refine(scribbles))
+                copy_of_old.labels()
+                baseline_s.append(time.perf_counter() - start)
         rows.append(
             {
                 "image": item.name,
@@ -86,6 +107,7 @@ def main() -> None:
                 "IoU before": metric.foreground_iou(before == 1, item.truth, void),
                 "IoU after refine": metric.foreground_iou(after == 1, item.truth, void),
                 "IoU forest": metric.foreground_iou(forest == 1, item.truth, void),
+                **({"baseline refine s": float(np.median(baseline_s))} if baseline_s else {}),
             }
         )
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
@@ -96,6 +118,17 @@ def main() -> None:
         "median refine s": float(np.median([r["refine s"] for r in rows])),
         "median forest refit s": float(np.median([r["forest refit s"] for r in rows])),
         "median ratio refine / forest": float(np.median([r["refine s"] / r["forest refit s"] for r in rows])),
+        **(
+            {
+                "median baseline refine s": float(np.median([r["baseline refine s"] for r in rows])),
+                "median ratio refine / baseline": float(
+                    np.median([r["refine s"] / r["baseline refine s"] for r in rows])
+                ),
+            }
+            if baseline is not None
+            else {}
+        ),
+        "load average": [round(v, 2) for v in os.getloadavg()],
         "mean IoU before": float(np.mean([r["IoU before"] for r in rows])),
         "mean IoU after refine": float(np.mean([r["IoU after refine"] for r in rows])),
         "mean IoU forest": float(np.mean([r["IoU forest"] for r in rows])),

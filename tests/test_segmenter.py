@@ -1,5 +1,6 @@
 """Segmenter: step-wise training, cancellation, refinement, prediction, persistence."""
 
+import copy
 import pathlib
 
 import numpy as np
@@ -326,3 +327,32 @@ def test_linear_readout_needs_eval_final_forward():
         Segmenter(preset="paper", readout="linear")
     with pytest.raises(ValueError, match="readout"):
         Segmenter(preset="fast", readout="linear", train_pixels=None)  # whole image: train-mode labels
+
+
+def test_an_unsupervised_step_is_the_plain_loop_bit_for_bit(small_rgb):
+    """Without scribbles a training step is exactly argmax pseudo-labels, the loss, one SGD step."""
+    from napari_diffseg.losses import clustering_loss
+
+    seg = Segmenter(seed=3, channels=8, train_pixels=None, max_iter=3, min_labels=1)
+    steps = seg.train(small_rgb)
+    next(steps)  # one step, so that momentum is not zero
+    network = copy.deepcopy(seg.network)
+    optimizer = torch.optim.SGD(network.parameters(), lr=seg.params.lr, momentum=seg.params.momentum)
+    optimizer.load_state_dict(copy.deepcopy(seg._trainer.optimizer.state_dict()))
+    next(steps)
+    network.train()
+    response = network(seg.image)
+    p = seg.params
+    loss = clustering_loss(
+        response,
+        response.detach().argmax(1),
+        None,
+        sim_weight=p.sim_weight,
+        con_weight=p.con_weight,
+        scribble_weight=p.scribble_weight,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    for ours, plain in zip(seg.network.state_dict().values(), network.state_dict().values(), strict=True):
+        assert torch.equal(ours, plain)

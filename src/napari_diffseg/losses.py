@@ -51,11 +51,11 @@ def clustering_loss(
     if targets is None:
         similarity = F.cross_entropy(response, pseudo)
         return sim_weight * similarity + con_weight * continuity
+    # Both cross-entropies in one pass: each pixel's target is its stroke's class where painted and
+    # its pseudo-label elsewhere, weighted so that each term is the mean over its own pixels.
     painted = targets >= 0
-    logits = response.permute(0, 2, 3, 1)
-    loss = con_weight * continuity
-    if (~painted).any():
-        loss = loss + sim_weight * F.cross_entropy(logits[~painted], pseudo[~painted])
-    if painted.any():
-        loss = loss + scribble_weight * F.cross_entropy(logits[painted], targets[painted])
-    return loss
+    n_painted = int(painted.sum())
+    n_unpainted = painted.numel() - n_painted
+    per_pixel = F.cross_entropy(response, torch.where(painted, targets, pseudo), reduction="none")
+    weights = torch.where(painted, scribble_weight / max(n_painted, 1), sim_weight / max(n_unpainted, 1))
+    return con_weight * continuity + (per_pixel * weights).sum()

@@ -183,7 +183,7 @@ class Trainer:
         streak = 0
         for iteration in range(1, max_iter + 1):
             with torch_threads(self.params.threads):
-                n_labels, loss, fitted = self.step(pixels)
+                n_labels, loss, fitted = self.step(pixels, measure_fit=stop_when_fitted)
             yield Progress(iteration, max_iter, n_labels, loss)
             if stop_at_floor and n_labels <= floor:
                 return
@@ -191,9 +191,10 @@ class Trainer:
             if stop_when_fitted and streak >= FITTED_STREAK:
                 return
 
-    def step(self, pixels: int | None) -> tuple[int, float, float]:
+    def step(self, pixels: int | None, *, measure_fit: bool = True) -> tuple[int, float, float]:
         """One update; returns the number of pseudo-labels, the loss and the share of the
-        batch's painted pixels that are labelled with their class (0 without scribbles)."""
+        batch's painted pixels that are labelled with their class (0 without scribbles, or
+        when not ``measure_fit``)."""
         assert self.network is not None and self.optimizer is not None and self.image is not None
         p = self.params
         batch, targets = training_batch(
@@ -201,7 +202,7 @@ class Trainer:
         )
         self.network.train()
         response = self.network(batch)
-        pseudo = response.detach().argmax(1)
+        pseudo = response.detach().max(1).indices  # the argmax (first maximum), about 2x faster on CPU
         n_labels = int(torch.unique(pseudo).numel())
         loss = clustering_loss(
             response,
@@ -214,17 +215,18 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return n_labels, float(loss.detach()), self._fitted_share(response.detach(), pseudo, targets)
+        fitted = self._fitted_share(response.detach(), pseudo, targets) if measure_fit else 0.0
+        return n_labels, float(loss.detach()), fitted
 
     def _fitted_share(self, response: torch.Tensor, pseudo: torch.Tensor, targets: torch.Tensor | None) -> float:
         if targets is None or not bool((targets >= 0).any()):
             return 0.0
         painted = targets >= 0
         if self.params.unpainted == "keep" or self.scribble_ids.size < 2:
-            predicted = pseudo
-        else:
-            predicted = response[:, : self.scribble_ids.size].argmax(1)
-        return float((predicted[painted] == targets[painted]).float().mean())
+            predicted = pseudo[painted]
+        else:  # the painted channel that responds most, at the painted pixels only
+            predicted = response.permute(0, 2, 3, 1)[painted][:, : self.scribble_ids.size].argmax(1)
+        return float((predicted == targets[painted]).float().mean())
 
     @torch.no_grad()
     def claim_clusters(self, previous_ids: np.ndarray) -> None:
