@@ -27,6 +27,16 @@ def test_tiff_without_physical_size(tmp_path):
     assert read_image(path).pixel_size is None
 
 
+@pytest.mark.parametrize("dpi", [72, 96])
+def test_screen_resolution_of_an_image_editor_is_no_pixel_size(tmp_path, dpi):
+    path = tmp_path / "editor.tif"
+    tifffile.imwrite(path, np.zeros((10, 12), np.uint8), resolution=(dpi, dpi), resolutionunit="INCH")
+    assert read_image(path).pixel_size is None
+    scanned = tmp_path / "scanned.tif"  # any other resolution in inches stays a pixel size
+    tifffile.imwrite(scanned, np.zeros((10, 12), np.uint8), resolution=(25400, 25400), resolutionunit="INCH")
+    assert read_image(scanned).pixel_size == pytest.approx((1.0, 1.0))
+
+
 def test_labels_tiff_keeps_pixel_size_and_metadata(tmp_path):
     labels = np.arange(120, dtype=np.uint16).reshape(10, 12)
     path = tmp_path / "labels.tiff"

@@ -39,6 +39,8 @@ _MICROMETRES = {
     "nm": 1e-3,
 }
 _RESUNIT_NAMES = {2: "inch", 3: "cm", 4: "mm", 5: "um"}
+# Pixels per inch that image editors and screenshots write when nothing was calibrated.
+_SCREEN_DPI = (72.0, 96.0)
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,19 @@ def _logs_silenced(name: str) -> Iterator[None]:
 
 
 def _tiff_pixel_size(page: Any, imagej_unit: str | None) -> tuple[float, float] | None:
-    """(y, x) pixel size in micrometres from a TIFF page's resolution tags, or None."""
+    """(y, x) pixel size in micrometres from a TIFF page's resolution tags, or None.
+
+    None too for the screen resolutions image editors write by default (72 or 96 pixels per
+    inch, without ImageJ metadata): they say nothing of the sample (a 350 um pixel).
+    """
     x_resolution, y_resolution = page.get_resolution()
     if not (x_resolution > 0 and y_resolution > 0):
         return None
     unit = _RESUNIT_NAMES.get(int(page.resolutionunit))
     if imagej_unit is not None:
         unit = imagej_unit.strip().lower()
+    elif unit == "inch" and x_resolution == y_resolution and x_resolution in _SCREEN_DPI:
+        return None
     if unit not in _MICROMETRES:
         return None
     scale = _MICROMETRES[unit]
