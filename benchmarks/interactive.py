@@ -47,8 +47,8 @@ PLOT = Path(__file__).resolve().parents[1] / "docs" / "interactive.png"
 DISK_RADIUS = 4
 MULTI_SETS = ("voc_multi", "bsds")
 SETS = ("voc_fg", "voc_multi", "bsds", "nuclei", "dapi")
-METHODS = ("today", "spatial", "spatial_train", "grabcut", "grabcut_nobox", "walker", "forest")
-OURS = ("today", "spatial", "spatial_train")
+METHODS = ("today", "context", "spatial", "spatial_train", "grabcut", "grabcut_nobox", "walker", "forest")
+OURS = ("today", "context", "spatial", "spatial_train")
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,8 @@ def forest(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
 def make_method(method: str, seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     if method == "today":
         return Ours(seed, readout="linear")
+    if method == "context":
+        return Ours(seed, readout="context")
     if method == "spatial":
         return Ours(seed, readout="spatial", refine_iter=0)
     if method == "spatial_train":

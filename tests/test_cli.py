@@ -188,7 +188,7 @@ def test_readout_chooses_how_scribbles_label_the_image(tmp_path, rgb_png):
     iio.imwrite(tmp_path / "scribbles.png", scribbles)
     image = iio.imread(rgb_png)
     results = {}
-    for readout in ("argmax", "linear", "spatial"):
+    for readout in ("argmax", "linear", "context", "spatial"):
         out = tmp_path / f"{readout}.tif"
         args = ["segment", str(rgb_png), "--scribbles", str(tmp_path / "scribbles.png"), "-o", str(out)]
         assert main([*args, "--readout", readout, "--threads", "1", *QUICK]) == 0
@@ -221,7 +221,7 @@ def test_help_of_readout_names_each_choice_and_the_presets_default(capsys, comma
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--readout {argmax,linear,spatial}" in text
+    assert "--readout {argmax,linear,context,spatial}" in text
     assert "spatial = strokes spread along the image's edges by a graph cut" in text
     assert f"fast: {PRESETS['fast'].readout}" in text
 

@@ -71,6 +71,27 @@ def test_local_correction_changes_only_the_region_under_the_new_stroke():
     assert (out[:, :10] == 3).all() and (out[:, 10:20] == 1).all() and (out[:, 20:] == 2).all()
 
 
+def test_a_correction_at_an_objects_border_does_not_hand_the_object_to_the_other_side():
+    previous = np.full((20, 40), 2)
+    previous[4:16, 4:30] = 1  # an object, slightly too wide on the right
+    earlier = np.zeros((20, 40), int)
+    earlier[9:11, 6:9] = 1  # the object's stroke, at its left
+    strokes = np.zeros((20, 40), int)
+    strokes[9:11, 27:29] = 2  # a background stroke in the object's wrong right end
+    proposal = previous.copy()
+    proposal[4:16, 4:30] = 2  # the new solution gives the whole object to the background
+    proposal[earlier == 1] = 1
+    unguarded = local_correction(previous, proposal, strokes)
+    assert (unguarded[4:16, 10:20] == 2).all()  # without the earlier strokes the object is lost
+    out = local_correction(previous, proposal, strokes, earlier)
+    assert (out[4:16, 4:17] == 1).all()  # the part nearer to the object's stroke stays the object
+    assert (out[4:16, 19:30] == 2).all()  # the part nearer to the new stroke is corrected
+    away = earlier.copy()
+    away[2, 38] = 1  # an earlier stroke of the object's class far from what changes
+    far = local_correction(previous, proposal, strokes, np.where(earlier == 1, 0, away))
+    np.testing.assert_array_equal(far, unguarded)  # uncontested: the correction is the plain one
+
+
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
 def test_any_number_of_classes_and_strokes_are_hard_constraints(n_classes):
     rng = np.random.default_rng(n_classes)

@@ -140,7 +140,7 @@ def test_scribble_readout_shows_the_presets_and_reaches_run_and_refine(
     widget.preset.value = "paper"  # labels with batch statistics: the network's own clusters only
     assert list(widget.readout.choices) == ["argmax"] and widget.readout.value == "argmax"
     widget.preset.value = "fast"  # sets every parameter to the preset's
-    assert list(widget.readout.choices) == ["argmax", "linear", "spatial"]
+    assert list(widget.readout.choices) == ["argmax", "linear", "context", "spatial"]
     widget.max_iter.value = 4
     data = two_region_image()
     viewer.add_image(data, name="cells")

@@ -100,6 +100,21 @@ def tile_responses(
 
     Tiles overlap by the network's reach (:func:`receptive_radius`), so the responses are exact.
     """
+    for y, x, response, window in padded_tile_responses(network, image, n_conv, 0, tile):
+        yield y, x, response[window]
+
+
+@torch.no_grad()
+def padded_tile_responses(
+    network: nn.Sequential, image: torch.Tensor, n_conv: int, margin: int, tile: int = PREDICT_TILE
+) -> Iterator[tuple[int, int, torch.Tensor, tuple[slice, ...]]]:
+    """Eval-mode responses of ``image`` tile by tile, each with up to ``margin`` pixels of the image around it.
+
+    Yields ``(top, left, (1, q, h', w') response, window)``: the responses of the tile and of
+    the ``margin`` pixels on each side that the image has, exact like those of
+    :func:`tile_responses`; ``response[window]`` is the tile's own. A filter that reaches at
+    most ``margin`` pixels, applied before the crop, gives what it gives on the whole image.
+    """
     network = inference_network(network)
     if image.device.type == "cpu":
         # Channels-last runs the convolutions about 1.7x faster on CPU.
@@ -108,10 +123,13 @@ def tile_responses(
     halo = receptive_radius(n_conv)
     for y in range(0, height, tile):
         for x in range(0, width, tile):
-            y0, x0 = max(0, y - halo), max(0, x - halo)
-            y1, x1 = min(height, y + tile + halo), min(width, x + tile + halo)
-            response = network(image[..., y0:y1, x0:x1])
-            yield y, x, response[..., y - y0 : y - y0 + tile, x - x0 : x - x0 + tile]
+            top, left = max(0, y - margin), max(0, x - margin)
+            bottom, right = min(height, y + tile + margin), min(width, x + tile + margin)
+            y0, x0 = max(0, top - halo), max(0, left - halo)
+            y1, x1 = min(height, bottom + halo), min(width, right + halo)
+            response = network(image[..., y0:y1, x0:x1])[..., top - y0 : bottom - y0, left - x0 : right - x0]
+            window = (..., slice(y - top, min(y + tile, height) - top), slice(x - left, min(x + tile, width) - left))
+            yield y, x, response, window
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ FinalForward = Literal["train", "eval"]
 Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
 Padding = Literal["zeros", "replicate", "reflect"]
-Readout = Literal["argmax", "linear", "spatial"]
+Readout = Literal["argmax", "linear", "context", "spatial"]
 ColorSpace = Literal["rgb", "lab"]
 
 STACK_MODES = ("shared", "independent")  # how segment_stack treats the slices of a stack
@@ -106,13 +106,17 @@ class Params:
     unpainted : {"assign", "keep"}
         With scribbles, ``"assign"`` gives every pixel one of the painted ids;
         ``"keep"`` lets clusters no scribble claims keep ids above the largest painted id.
-    readout : {"argmax", "linear", "spatial"}
+    readout : {"argmax", "linear", "context", "spatial"}
         With scribbles of two or more classes and ``unpainted="assign"``: ``"argmax"`` gives
         each pixel the painted class whose channel responds most (the network's own
         output); ``"linear"`` fits a linear discriminant (shrinkage LDA) of the painted
         classes on the painted pixels' responses and applies it to every pixel, so that
         clusters no stroke touches go to the class they resemble most (needs
-        ``final_forward="eval"``; the fast preset's default); ``"spatial"`` labels the
+        ``final_forward="eval"``; the fast preset's default); ``"context"`` is the same
+        discriminant on the responses together with their local means at two scales
+        (:mod:`napari_diffseg.context`), so that a pixel is read with its surroundings and
+        a stroke's class follows the surroundings it was painted in (needs
+        ``final_forward="eval"``); ``"spatial"`` labels the
         training image by a contrast-sensitive graph cut over discriminants of the painted
         classes, with the strokes fixed (:mod:`napari_diffseg.spatial`),
         so that strokes spread along the image and stop at its edges, and a correction that
@@ -197,7 +201,7 @@ _CHOICES = {
     "color_space": ("rgb", "lab"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),
-    "readout": ("argmax", "linear", "spatial"),
+    "readout": ("argmax", "linear", "context", "spatial"),
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from .preprocess import Scribbles
 
     Tiles = Iterable[tuple[int, int, torch.Tensor]]
+    PaddedTiles = Iterable[tuple[int, int, torch.Tensor, tuple[slice, ...]]]
 
 MAX_ID = int(np.iinfo(np.uint32).max)  # label ids are uint16 or uint32
 READOUT_SHRINKAGE = 0.9  # of the linear readout's covariance towards the identity (measured)
+LINEAR_READOUTS = ("linear", "context")  # readouts that fit a linear discriminant (:func:`fit_lda`)
 
 
 class IdTable:
@@ -131,21 +133,32 @@ def fit_lda(
     return weight, bias
 
 
-def scores(response: torch.Tensor, n_painted: int, readout: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+def scores(
+    response: torch.Tensor,
+    n_painted: int,
+    readout: tuple[torch.Tensor, torch.Tensor] | None,
+    *,
+    context: bool = False,
+) -> torch.Tensor:
     """Per pixel of a (1, q, H, W) response: (argmax channel over all channels, painted class).
 
-    The painted class comes from the linear ``readout`` when there is one, else from the
+    The painted class comes from the linear ``readout`` when there is one (on the responses
+    with their local means, :mod:`~napari_diffseg.context`, when ``context``), else from the
     argmax over the painted channels. Returns a float (H, W, 2) tensor.
     """
     import torch
 
-    response = response[0]
-    best = response.argmax(0)
+    from .context import context_scores
+
+    best = response[0].argmax(0)
     if readout is not None:
         weight, bias = readout
-        painted = (torch.einsum("cq,qhw->chw", weight, response) + bias[:, None, None]).argmax(0)
+        if context:
+            painted = context_scores(response, weight, bias).argmax(0)
+        else:
+            painted = (torch.einsum("cq,qhw->chw", weight, response[0]) + bias[:, None, None]).argmax(0)
     else:
-        painted = response[:n_painted].argmax(0) if n_painted >= 2 else best
+        painted = response[0, :n_painted].argmax(0) if n_painted >= 2 else best
     return torch.stack([best, painted], dim=-1).float()
 
 
@@ -279,6 +292,7 @@ class Readout:
     def __init__(self) -> None:
         self.ids: IdTable | None = None
         self.linear: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.context = False  # whether ``linear`` reads the responses with their local means
         self.calibrated = False
         self.spatial = SpatialState()
 
@@ -297,40 +311,57 @@ class Readout:
         """Take the id table and linear readout saved in a model file."""
         if file.readout is not None:
             self.linear = (file.readout[0].to(device), file.readout[1].to(device))
+            self.context = file.params.readout == "context"
         self.ids = None if file.lut is None else IdTable.from_array(file.lut)
 
     def calibrate(
         self, network: torch.nn.Sequential, image: torch.Tensor, scribbles: Scribbles | None, params: Params
-    ) -> list[tuple[int, int, torch.Tensor]] | None:
+    ) -> list[tuple[int, int, torch.Tensor, tuple[slice, ...]]] | None:
         """Recalibrate BatchNorm on the training image(s) (N, C, H, W) and fit the linear readout when it is used.
 
-        Returns the first image's tile responses when the readout computed them and they cover
-        it in one tile (the interactive case), so that labelling it needs no second forward pass.
+        Returns the first image's tile responses (:func:`~napari_diffseg.network.padded_tile_responses`)
+        when the readout computed them and they cover it in one tile (the interactive case), so
+        that labelling it needs no second forward pass.
         """
         import torch
 
-        from .network import PREDICT_TILE, tile_responses
+        from .context import context_channels, context_features
+        from .network import PREDICT_TILE
 
         recalibrate(network, image, params)
         n_classes = 0 if scribbles is None else scribbles.n_classes
-        if not (params.readout == "linear" and n_classes >= 2 and params.unpainted == "assign"):
+        self.context = False
+        if not (params.readout in LINEAR_READOUTS and n_classes >= 2 and params.unpainted == "assign"):
             return None
+        self.context = params.readout == "context"
         targets = torch.from_numpy(scribbles.targets.reshape(image.shape[0], *image.shape[-2:]))
         single_tile = max(image.shape[-2:]) <= PREDICT_TILE
-        first: list[tuple[int, int, torch.Tensor]] = []
+        first: list[tuple[int, int, torch.Tensor, tuple[slice, ...]]] = []
+
+        def features(tiles: PaddedTiles) -> Tiles:
+            for y, x, response, window in tiles:
+                yield y, x, (context_features(response) if self.context else response)[window]
 
         def painted_tiles() -> Iterator[tuple[Tiles, torch.Tensor]]:
             for i in range(image.shape[0]):
                 if bool((targets[i] >= 0).any()):
-                    tiles: Tiles = tile_responses(network, image[i : i + 1], params.n_conv)
+                    tiles: PaddedTiles = self.padded_tiles(network, image[i : i + 1], params.n_conv)
                     if i == 0 and single_tile:
                         first.extend(tiles)
                         tiles = first
-                    yield tiles, targets[i]
+                    yield features(tiles), targets[i]
 
-        weight, bias = fit_lda(painted_tiles(), n_classes, params.channels)
+        channels = context_channels(params.channels) if self.context else params.channels
+        weight, bias = fit_lda(painted_tiles(), n_classes, channels)
         self.linear = (weight.float().to(image.device), bias.float().to(image.device))
         return first or None
+
+    def padded_tiles(self, network: torch.nn.Sequential, image: torch.Tensor, n_conv: int) -> PaddedTiles:
+        """Tile responses of a (1, C, H, W) image with the margin the readout's features need."""
+        from .context import CONTEXT_MARGIN
+        from .network import padded_tile_responses
+
+        return padded_tile_responses(network, image, n_conv, CONTEXT_MARGIN if self.context else 0)
 
     def spatial_labels(
         self, network: torch.nn.Sequential, image: torch.Tensor, scribbles: Scribbles, params: Params
@@ -364,6 +395,7 @@ class Readout:
         else:
             device = image.device
             self.linear = (torch.from_numpy(weight).float().to(device), torch.from_numpy(bias).float().to(device))
+            self.context = False
         self.calibrated = True
         labels = keep_strokes(merge_small_regions(labels, params.min_size), targets, scribbles.ids)
         return labels.astype(label_dtype(int(labels.max(initial=0))))
@@ -372,7 +404,8 @@ class Readout:
         """``labels`` of the training image as a correction of the labels shown before its strokes.
 
         When strokes were only added since the labels shown last with other strokes, the change
-        is kept to the regions the new strokes lie in
+        is kept to the regions the new strokes lie in, and where it would take a class from
+        around an earlier stroke of it, to the pixels nearer to the new strokes
         (:func:`~napari_diffseg.spatial.local_correction`); labels looked at meanwhile with the
         same strokes (previews during training) do not change what a correction starts from.
 
@@ -394,23 +427,26 @@ class Readout:
         if state.base is not None and state.base[0].shape == labels.shape:
             previous, before = state.base
             if not ((before > 0) & (strokes != before)).any():  # strokes were only added: a local correction
-                labels = local_correction(previous, labels, np.where(before > 0, 0, strokes))
+                labels = local_correction(previous, labels, np.where(before > 0, 0, strokes), before)
         state.shown = (labels, strokes)
         return labels
 
     def tiled_scores(
-        self, network: torch.nn.Sequential, image: torch.Tensor, n_conv: int, n_painted: int, tiles: Tiles | None = None
+        self,
+        network: torch.nn.Sequential,
+        image: torch.Tensor,
+        n_conv: int,
+        n_painted: int,
+        tiles: PaddedTiles | None = None,
     ) -> torch.Tensor:
         """Per-pixel :func:`scores` of a (1, C, H, W) image from eval-mode responses in tiles
-        (``tiles``: those responses, already computed)."""
+        (``tiles``: those responses, already computed by :meth:`calibrate`)."""
         import torch
-
-        from .network import tile_responses
 
         height, width = image.shape[-2:]
         out = torch.empty((height, width, 2), dtype=torch.float32)
-        for y, x, response in tile_responses(network, image, n_conv) if tiles is None else tiles:
-            pixel_scores = scores(response, n_painted, self.linear)
+        for y, x, response, window in self.padded_tiles(network, image, n_conv) if tiles is None else tiles:
+            pixel_scores = scores(response, n_painted, self.linear, context=self.context)[window[-2:]]
             out[y : y + pixel_scores.shape[0], x : x + pixel_scores.shape[1]] = pixel_scores.cpu()
         return out
 

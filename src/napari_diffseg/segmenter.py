@@ -21,7 +21,7 @@ from .network import batch_stats_forward, build_network, stitched_responses
 from .params import Params, check_seed, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
-from .readout import Readout, keep_strokes, scores, uses_spatial
+from .readout import LINEAR_READOUTS, Readout, keep_strokes, scores, uses_spatial
 from .regions import refine_labels
 from .training import Trainer
 
@@ -261,7 +261,7 @@ class Segmenter:
             return labels
         targets = scribbles.targets.reshape(image.shape[0], *image.shape[-2:])[0]
         labels = keep_strokes(labels, targets, scribbles.ids)
-        if self.params.readout == "linear" and n_painted >= 2:
+        if self.params.readout in LINEAR_READOUTS and n_painted >= 2:
             labels = self._readout.correction(labels, targets, scribbles.ids)
         return labels
 

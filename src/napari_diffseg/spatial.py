@@ -432,7 +432,9 @@ def spatial_readout(
     return labels, weight, bias
 
 
-def local_correction(previous: np.ndarray, proposal: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+def local_correction(
+    previous: np.ndarray, proposal: np.ndarray, strokes: np.ndarray, earlier: np.ndarray | None = None
+) -> np.ndarray:
     """``previous`` with the regions of ``proposal`` that grow out of the new ``strokes``.
 
     A corrective stroke of class k fixes the region it is painted in and leaves the rest
@@ -446,7 +448,36 @@ def local_correction(previous: np.ndarray, proposal: np.ndarray, strokes: np.nda
         (H, W) labels before the strokes and a new solution with them.
     strokes : numpy.ndarray
         (H, W) labels of the pixels painted since ``previous``, 0 elsewhere.
+    earlier : numpy.ndarray, optional
+        (H, W) labels of the strokes painted before, 0 elsewhere. When the change would take
+        pixels of a class c next to an earlier stroke of c (undoing what the user painted as
+        c), it takes from c only the pixels nearer to the new stroke than to every earlier
+        stroke of c, so a stroke at the border of an object cannot hand the object to the
+        other side.
     """
+    out = _grow(previous, proposal, strokes)
+    if earlier is None:
+        return out
+    from scipy import ndimage
+
+    allowed = np.ones(previous.shape, bool)
+    contested = False
+    for value in np.unique(strokes[strokes > 0]):
+        to_new = None
+        for old in np.unique(previous[(out == value) & (previous != value)]):
+            taken = (previous == old) & (out == value)
+            if not (ndimage.binary_dilation(taken, np.ones((3, 3), bool)) & (earlier == old)).any():
+                continue
+            if to_new is None:
+                to_new = ndimage.distance_transform_edt(strokes != value)
+            allowed &= ~taken | (to_new < ndimage.distance_transform_edt(earlier != old))
+            contested = True
+    return _grow(previous, np.where(allowed, proposal, previous), strokes) if contested else out
+
+
+def _grow(previous: np.ndarray, proposal: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """:func:`local_correction` without earlier strokes: the pixels ``proposal`` turns into a new
+    stroke's class, 8-connected to it inside the regions of ``previous`` it lies in."""
     from scipy import ndimage
 
     eight = np.ones((3, 3), bool)

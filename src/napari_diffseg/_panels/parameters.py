@@ -14,6 +14,8 @@ from ..params import PRESETS, Params, Readout
 READOUT_TOOLTIP = (
     "How the painted classes label every pixel (Run, Refine and Live use it). "
     "linear: per-pixel classes from the network's features; "
+    "context: the same features with their surroundings, so a stroke's class follows what surrounds it "
+    "(better on photos and large regions); "
     "spatial: strokes spread along the image's edges by a graph cut, so a correction fixes the region it is in; "
     "argmax: the network's own clusters. The paper preset offers argmax only"
 )

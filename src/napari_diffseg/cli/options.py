@@ -18,6 +18,7 @@ SCRIBBLE_MIN_LABELS_HELP = (
 THREADS_HELP = "CPU threads for torch (default: torch's, one per core)"
 READOUT_HELP = (
     "how the painted classes label every pixel: linear = per-pixel classes from the network's features, "
+    "context = the same features with their surroundings (better on photos and large regions), "
     "spatial = strokes spread along the image's edges by a graph cut, argmax = the network's own clusters "
     f"(default: the preset's; {', '.join(f'{name}: {params.readout}' for name, params in PRESETS.items())})"
 )
