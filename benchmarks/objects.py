@@ -13,7 +13,8 @@ the true foreground (how far the foreground limits the objects). Scores: instanc
 megapixel of ``split_instances`` + ``measure_objects`` beside Otsu + watershed + ``measure_objects``.
 Sets: the DAPI tissue nuclei at 40x (tuning), at 20x and 63x (held back), and nuclei2d. Results
 go to ``results/objects.json`` and ``results/objects.md``; segmentations are cached in ``out/``.
-``--speed`` times the object step alone (``results/objects_speed.json``).
+``--speed`` times the object step alone, CPU and wall time, with the default threads and with one
+(``results/objects_speed.json``).
 """
 
 from __future__ import annotations
@@ -287,12 +288,16 @@ def dense_field(side: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def speed(runs: int = 7) -> dict:
-    """CPU seconds per megapixel of ``split_instances`` + ``measure_objects`` (medians of ``runs``).
+    """Seconds per megapixel of ``split_instances`` + ``measure_objects``, CPU and wall (medians of ``runs``).
 
-    Defaults, ``tighten=0`` and Otsu + watershed + ``measure_objects`` alternate in one process,
-    on the seed-0 segmentations of every third 40x tissue image (timed together) and of
-    nuclei2d, and on :func:`dense_field`.
+    Defaults (``workers`` = one thread per core), the same with ``workers=1``, ``tighten=0`` and
+    Otsu + watershed + ``measure_objects`` alternate in one process, on the seed-0 segmentations
+    of every third 40x tissue image (timed together) and of nuclei2d, and on :func:`dense_field`.
+    The wall time with the default threads is the figure for a 2D image on the machine's cores;
+    the objects must not depend on the threads. The load average before and after is recorded.
     """
+    import os
+
     from napari_diffseg.objects import measure_objects, split_instances
 
     cases = {"dense synthetic field, 1000 x 1000": [dense_field()]}
@@ -304,28 +309,38 @@ def speed(runs: int = 7) -> dict:
         cases = {f"DAPI tissue 40x, {len(tissue)} seed-0 segmentations": [(i, o, t) for i, t, o in tissue]} | cases
     variants = {
         "split_instances + measure_objects": lambda image, labels: split_instances(labels, classes=[1], image=image),
+        "the same, workers=1": lambda image, labels: split_instances(labels, classes=[1], image=image, workers=1),
         "the same, tighten=0": lambda image, labels: split_instances(labels, classes=[1], image=image, tighten=0),
         "Otsu + watershed + measure_objects": lambda image, labels: otsu_watershed(image, **WATERSHED),
     }
-    results = {}
+    results = {"cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
     for name, items in cases.items():
-        seconds: dict[str, list[float]] = {key: [] for key in variants}
+        for image, labels, _truth in items:
+            if not np.array_equal(
+                variants["the same, workers=1"](image, labels), split_instances(labels, [1], image=image)
+            ):
+                raise AssertionError("the objects depend on the number of workers")
+        cpu: dict[str, list[float]] = {key: [] for key in variants}
+        wall: dict[str, list[float]] = {key: [] for key in variants}
         for _ in range(runs):
             for key, method in variants.items():
-                start = time.process_time()
+                start, start_wall = time.process_time(), time.perf_counter()
                 for image, labels, _truth in items:
                     measure_objects(method(image, labels), image, labels=labels)
-                seconds[key].append(time.process_time() - start)
+                cpu[key].append(time.process_time() - start)
+                wall[key].append(time.perf_counter() - start_wall)
         megapixels = sum(labels.size for _image, labels, _truth in items) / 1e6
         results[name] = {
             "megapixels": megapixels,
-            "s_per_megapixel": {key: float(np.median(v)) / megapixels for key, v in seconds.items()},
+            "s_per_megapixel": {key: float(np.median(v)) / megapixels for key, v in cpu.items()},
+            "wall_s_per_megapixel": {key: float(np.median(v)) / megapixels for key, v in wall.items()},
             "f1": {
                 key: float(np.mean([match(method(image, labels), truth)["f1"] for image, labels, truth in items]))
                 for key, method in variants.items()
             },
         }
         print(name, json.dumps(results[name]), flush=True)
+    results["load_average_after"] = os.getloadavg()[0]
     if set_names("tissue40x"):
         results |= stack_workers(runs)
     return results

@@ -212,6 +212,22 @@ def test_slices_split_in_threads_give_the_same_objects():
     assert np.array_equal(np.stack(first_two), one[:2])
 
 
+def test_a_piece_under_min_size_is_merged_into_its_neighbour_and_other_clumps_stay():
+    clump, count = touching_discs(6, 3, 4)
+    clump = np.pad(clump, 4)
+    mask = np.concatenate([clump, np.zeros((clump.shape[0], 9), bool), np.roll(clump, 3, axis=0)], axis=1)
+    bump = disc(mask.shape, (7, 16), 3.5) & ~mask  # on the first clump's first disc: its own seed, a small piece
+    rng = np.random.default_rng(5)
+    image = (rng.uniform(120, 220, mask.shape) * (mask | bump) + rng.normal(40, 15, mask.shape)).astype(np.float32)
+    right = slice(clump.shape[1] + 9, None)
+    without = split_instances(np.where(mask, 1, 2), classes=[1], image=image, min_size=40)
+    objects = split_instances(np.where(mask | bump, 1, 2), classes=[1], image=image, min_size=40)
+    assert int(objects.max()) == int(without.max()) == 2 * count
+    neighbour = np.unique(objects[bump & (objects > 0)])
+    assert neighbour.size == 1 and np.any(objects[disc(mask.shape, (16, 16), 3)] == neighbour[0])
+    assert np.array_equal(objects[:, right], without[:, right])  # the other clump is not flooded again
+
+
 def test_measurements_per_channel_and_class():
     shape = (60, 100)
     labels = np.zeros(shape, np.uint8)
