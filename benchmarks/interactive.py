@@ -371,7 +371,9 @@ def main() -> None:
     parser.add_argument("--bsds-split", default="tune", choices=("tune", "held", "val"))
     parser.add_argument("--dapi-mags", default="20x,40x,63x", help="comma-separated DAPI magnifications")
     parser.add_argument("--out", default=str(RESULTS / "interactive.json"))
-    parser.add_argument("--plot", action="store_true", help="also draw docs/interactive.png")
+    parser.add_argument(
+        "--plot", nargs="?", const=str(PLOT), default=None, help="also draw the plot (default: docs/interactive.png)"
+    )
     parser.add_argument("--merge", default="", help="comma-separated result files whose records join --out first")
     args = parser.parse_args()
     import torch
@@ -404,7 +406,7 @@ def main() -> None:
     out.with_suffix(".md").write_text(markdown(summary))
     print(markdown(summary))
     if args.plot:
-        plot(summary, PLOT)
+        plot(summary, Path(args.plot))
 
 
 if __name__ == "__main__":
