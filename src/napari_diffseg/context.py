@@ -33,7 +33,7 @@ def local_mean(values: torch.Tensor, radius: int) -> torch.Tensor:
     Parameters
     ----------
     values : torch.Tensor
-        (N, C, H, W) maps.
+        (C, H, W) or (N, C, H, W) maps (the class maps of :func:`context_scores` have three axes).
     radius : int
         Half width of the box.
     """
