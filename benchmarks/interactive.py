@@ -13,10 +13,13 @@ per segment at its deepest point; ``--bsds-split tune|held`` as in ``datasets.bs
 DAPI tissue nuclei, fg/bg; the first image of each organ and magnification of ``--dapi-mags``,
 up to ``--limit``).
 
-Methods (``--methods``): ``today`` (fast preset, the linear readout, train then ``refine``
-per stroke), ``spatial`` (fast preset with the spatial readout, corrections re-solve the readout
-without training: ``refine_iter=0``), ``spatial_train`` (spatial readout, corrections train as
-today), ``grabcut`` (OpenCV, 5 iterations, strokes fixed, the bounding box of the foreground
+Methods (``--methods``), ours train once on round 0 and then ``refine`` per stroke: ``auto``
+(the fast preset as it is: the context readout on colour images, the linear one on others,
+corrections refit the readout without training the network, ``correction="refit"``), ``today``
+(the linear readout, corrections train: the fast preset before ``auto``), ``linear_refit`` (the
+linear readout, corrections refit), ``context`` / ``context_refit`` (the context readout,
+corrections train / refit), ``spatial`` / ``spatial_train`` (the spatial readout, corrections
+refit / train), ``grabcut`` (OpenCV, 5 iterations, strokes fixed, the bounding box of the foreground
 strokes "probably foreground", the rest "probably background"), ``grabcut_nobox`` (everything
 unpainted "probably background"), ``walker`` (scikit-image random walker, beta 130, pyamg) and
 ``forest`` (scikit-image trainable segmentation). GrabCut is two-class only: it is skipped on
@@ -47,8 +50,8 @@ PLOT = Path(__file__).resolve().parents[1] / "docs" / "interactive.png"
 DISK_RADIUS = 4
 MULTI_SETS = ("voc_multi", "bsds")
 SETS = ("voc_fg", "voc_multi", "bsds", "nuclei", "dapi")
-METHODS = ("today", "context", "spatial", "spatial_train", "grabcut", "grabcut_nobox", "walker", "forest")
-OURS = ("today", "context", "spatial", "spatial_train")
+OURS = ("auto", "today", "linear_refit", "context", "context_refit", "spatial", "spatial_train")
+METHODS = (*OURS, "grabcut", "grabcut_nobox", "walker", "forest")
 
 
 @dataclass(frozen=True)
@@ -235,14 +238,17 @@ def forest(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
 
 
 def make_method(method: str, seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    if method == "today":
-        return Ours(seed, readout="linear")
-    if method == "context":
-        return Ours(seed, readout="context")
-    if method == "spatial":
-        return Ours(seed, readout="spatial", refine_iter=0)
-    if method == "spatial_train":
-        return Ours(seed, readout="spatial")
+    ours = {
+        "auto": {},
+        "today": {"readout": "linear", "correction": "train"},
+        "linear_refit": {"readout": "linear"},
+        "context": {"readout": "context", "correction": "train"},
+        "context_refit": {"readout": "context"},
+        "spatial": {"readout": "spatial"},
+        "spatial_train": {"readout": "spatial", "correction": "train"},
+    }
+    if method in ours:
+        return Ours(seed, **ours[method])
     if method == "grabcut":
         return lambda image, scribbles: grabcut(image, scribbles, box=True)
     if method == "grabcut_nobox":
@@ -348,8 +354,18 @@ def plot(summary: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(summary), figsize=(3.2 * len(summary), 3), squeeze=False, sharey=True)
     for ax, (dataset, methods) in zip(axes[0], summary.items(), strict=True):
         for method, row in methods.items():
-            colour = f"C{METHODS.index(method)}"  # one colour per method in every panel
-            ax.plot(range(len(row["mean iou"])), row["mean iou"], marker="o", ms=3, color=colour, label=method)
+            colour = plt.get_cmap("tab20")(METHODS.index(method))  # one colour per method in every panel
+            first = method == OURS[0]  # the default, drawn on top of the variants it equals on some sets
+            ax.plot(
+                range(len(row["mean iou"])),
+                row["mean iou"],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=method,
+                lw=2.5 if first else 1.2,
+                zorder=3 if first else 2,
+            )
         ax.set_title(dataset)
         ax.set_xlabel("corrective strokes")
         ax.grid(alpha=0.3)

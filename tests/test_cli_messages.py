@@ -118,11 +118,12 @@ def test_a_run_error_is_one_line_in_cli_terms_with_exit_status_1(files, capsys, 
         (["demo", "--scribbles", "s.tif"], "unrecognized arguments: --scribbles s.tif"),
         (
             ["segment", "x.tif", "-o", "y.tif", "--readout", "best"],
-            "argument --readout: invalid choice: 'best' (choose from 'argmax', 'linear', 'context', 'spatial')",
+            "argument --readout: invalid choice: 'best' (choose from 'auto', 'argmax', 'linear', 'context', 'spatial')",
         ),
         (
             ["segment-stack", "s.tif", "-o", "y.zarr", "--readout", "graphcut"],
-            "argument --readout: invalid choice: 'graphcut' (choose from 'argmax', 'linear', 'context', 'spatial')",
+            "argument --readout: invalid choice: 'graphcut' "
+            "(choose from 'auto', 'argmax', 'linear', 'context', 'spatial')",
         ),
         (["demo", "--readout", "spatial"], "unrecognized arguments: --readout spatial"),
     ],

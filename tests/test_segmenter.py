@@ -65,7 +65,7 @@ def band_strokes(shape: tuple[int, int], left: int, middle: int, right: int) -> 
 def test_refine_moves_a_region_to_the_newly_scribbled_class():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 1)  # the right band at first the same class as the left
-    seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
+    seg = Segmenter(seed=0, max_iter=40, readout="linear", correction="train").fit(image, scribbles)
     before = seg.labels()
     assert (before[4:-4, 36:44] == 1).mean() >= 0.9
 
@@ -76,6 +76,53 @@ def test_refine_moves_a_region_to_the_newly_scribbled_class():
     assert set(np.unique(after)) == {1, 2, 3}
     assert (after[4:-4, 36:44] == 3).mean() >= 0.9
     assert (after[4:-4, 4:12] == 1).mean() >= 0.9
+
+
+def test_fast_preset_reads_colour_images_in_context_and_corrects_by_refitting_the_readout():
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 1, 2, 1)
+    seg = Segmenter(seed=0, max_iter=40)
+    assert (seg.params.readout, seg.params.correction) == ("auto", "refit")  # auto: chosen once the image is known
+    seg.fit(image, scribbles)
+    assert seg.params.readout == "context"
+    seg.labels()
+
+    weights = copy.deepcopy(seg.network.state_dict())
+    anew = copy.deepcopy(seg)
+    anew._readout.spatial.features = None  # without the features kept from the first labels
+    scribbles[20:28, 38:42] = 1  # one more stroke of a painted class
+    assert list(seg.refine(scribbles)) == []  # the readout is refitted, the network is not trained
+    after = seg.labels()
+    assert all(torch.equal(weights[name], value) for name, value in seg.network.state_dict().items())
+    list(anew.refine(scribbles))
+    assert np.array_equal(after, anew.labels())
+
+    scribbles[10:38, 40] = 3  # a new class takes the right band
+    assert list(seg.refine(scribbles)) == []
+    labels = seg.labels()
+    assert (labels[4:-4, 36:44] == 3).mean() >= 0.9
+    assert (labels[4:-4, 4:12] == 1).mean() >= 0.9
+
+
+def test_auto_readout_reads_other_images_linearly():
+    image, bands = three_regions()
+    seg = Segmenter(seed=0, max_iter=10).fit(image.mean(-1), band_strokes(bands.shape, 1, 2, 1))
+    assert seg.params.readout == "linear"
+    seg = Segmenter(seed=0, max_iter=10).fit(np.moveaxis(image, -1, 0), None, channel_axis=0)
+    assert seg.params.readout == "linear"  # three channels with an axis given: not a colour image
+    seg.set_params(readout="auto")
+    assert seg.params.readout == "linear"
+
+
+def test_refit_corrections_train_when_the_readout_does_not_fit_the_strokes():
+    image, bands = three_regions()
+    scribbles = np.zeros(bands.shape, np.uint8)
+    scribbles[10:38, 8] = 1  # one painted class: the network's clusters label the rest
+    seg = Segmenter(seed=0, max_iter=10).fit(image, scribbles)
+    scribbles[10:38, 24] = 1
+    assert 1 <= len(list(seg.refine(scribbles))) <= seg.params.refine_iter
+    scribbles[10:38, 40] = 2  # two classes: the readout is refitted
+    assert list(seg.refine(scribbles)) == []
 
 
 def test_refine_needs_a_trained_model():
@@ -187,7 +234,7 @@ def test_loading_never_executes_code_from_the_file(tmp_path):
 def test_refine_stops_once_the_scribbles_are_labelled_right():
     image, bands = three_regions()
     scribbles = band_strokes(bands.shape, 1, 2, 3)
-    seg = Segmenter(seed=0, max_iter=40).fit(image, scribbles)
+    seg = Segmenter(seed=0, max_iter=40, correction="train").fit(image, scribbles)
     reports = list(seg.refine(scribbles))  # nothing new to learn
     assert len(reports) < seg.params.refine_iter
 

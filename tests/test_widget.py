@@ -129,6 +129,36 @@ def test_refine_after_painting_scribbles(viewer, widget, qtbot, notifications):
     np.testing.assert_array_equal(scribbles.data, before)  # scribbles are never modified
 
 
+def test_refine_of_a_colour_image_refits_the_context_readout_without_training(viewer, widget, qtbot):
+    import copy
+
+    import torch
+    from conftest import piecewise_rgb
+
+    truth = np.zeros((32, 40), int)
+    truth[:, 20:] = 1
+    truth[20:, 20:] = 2
+    viewer.add_image(piecewise_rgb(truth, noise=5.0), name="photo", rgb=True)
+    widget.new_scribbles.clicked.emit()
+    scribbles = viewer.layers["photo scribbles"]
+    scribbles.data[4:28, 5], scribbles.data[4:16, 30] = 1, 2  # the bottom right region not painted yet
+    widget.max_iter.value = 10
+    widget.threads.value = 1
+    run_and_wait(widget, qtbot)
+    assert widget.readout.value == "auto" and widget.model.params.readout == "context"
+    weights = copy.deepcopy(widget.model.network.state_dict())
+    scribbles.data[24:28, 28:36] = 1  # a correction: the bottom right region is class 1
+    painted = scribbles.data.copy()
+    run_and_wait(widget, qtbot, "refine")
+    out = viewer.layers["photo segmentation"].data
+    assert np.mean(out[22:30, 24:38] == 1) > 0.9 and np.mean(out[4:16, 24:38] == 2) > 0.9
+    state = widget.model.network.state_dict()
+    assert all(torch.equal(weights[name], value) for name, value in state.items())  # no training
+    assert widget.model.params.readout == "context"
+    assert widget.status.value.startswith("2 labels after refitting the readout (")
+    np.testing.assert_array_equal(scribbles.data, painted)
+
+
 def test_scribble_readout_shows_the_presets_and_reaches_run_and_refine(
     viewer, widget, qtbot, notifications, monkeypatch
 ):
@@ -140,7 +170,7 @@ def test_scribble_readout_shows_the_presets_and_reaches_run_and_refine(
     widget.preset.value = "paper"  # labels with batch statistics: the network's own clusters only
     assert list(widget.readout.choices) == ["argmax"] and widget.readout.value == "argmax"
     widget.preset.value = "fast"  # sets every parameter to the preset's
-    assert list(widget.readout.choices) == ["argmax", "linear", "context", "spatial"]
+    assert sorted(widget.readout.choices) == ["argmax", "auto", "context", "linear", "spatial"]
     widget.max_iter.value = 4
     data = two_region_image()
     viewer.add_image(data, name="cells")

@@ -127,7 +127,7 @@ def drag(layer, qtbot, points: np.ndarray, label: int) -> None:
             qtbot.wait(15)
 
 
-@pytest.mark.parametrize("readout", ["linear", "context", "spatial"])
+@pytest.mark.parametrize("readout", ["auto", "linear", "context", "spatial"])
 def test_heartbeat_in_live_mode_while_painting_on_a_481x321_image(make_napari_viewer, qtbot, readout):
     """Strokes, refinements after each and one queued during a refinement: the GUI keeps ticking."""
     viewer, widget, scribbles = trained_with_scribbles(make_napari_viewer, qtbot)

@@ -76,6 +76,7 @@ def test_refine_reports_the_classes_of_its_output(make_napari_viewer, qtbot):
     image[:, 16:32], image[:, 32:] = 0.5, 1.0  # three bands, only two of them painted
     viewer.add_image(image + rng.normal(0, 0.05, image.shape).astype(np.float32), name="bands")
     widget.min_labels.value = 1  # Refine runs all its iterations
+    widget.correction.value = "train"
     widget.run()
     wait_idle(widget, qtbot)
     widget.new_scribbles.clicked.emit()

@@ -53,8 +53,8 @@ def slice_figures(done: int, n_slices: int) -> str:
 def finished(kind: str, output: str, key: tuple, n_labels: int, iterations: int, seconds: float, n_slices: int) -> str:
     """How a job that ran to its end went, e.g. ``"2 labels after 30 iterations (6.4 s) in 'cells segmentation'"``."""
     after = f" after {count(iterations, 'iteration')}" if iterations else ""
-    if kind == REFINE:
-        after = f" after {count(iterations, 'refine iteration')}"
+    if kind == REFINE:  # no iteration: the readout was refitted on the strokes (Corrections: refit)
+        after = f" after {count(iterations, 'refine iteration')}" if iterations else " after refitting the readout"
     elif kind == APPLY:
         after = " from the model"
     elif kind == ALL_SLICES:

@@ -261,7 +261,7 @@ class SegmentationWidget(Container):
     def refine(self, _value: Any = None) -> None:
         """Continue training the current model with the edited scribbles (the correction loop).
 
-        The refinement uses the Refine iterations, Scribble readout and CPU threads shown.
+        The refinement uses the Refine iterations, Corrections, Scribble readout and CPU threads shown.
         """
         self._jobs.check_idle()
         images = self.pickers.selected_images()
@@ -283,7 +283,12 @@ class SegmentationWidget(Container):
         if self.readout.value not in readouts(model.params):
             show_warning(f"the model of the last Run cannot use Scribble readout {self.readout.value!r}: press Run")
             return
-        model.set_params(refine_iter=self.refine_iter.value, readout=self.readout.value, threads=self._run_threads())
+        model.set_params(
+            refine_iter=self.refine_iter.value,
+            correction=self.correction.value,
+            readout=self.readout.value,
+            threads=self._run_threads(),
+        )
         plane = _layers.read_plane(scribbles, key).copy()  # strokes painted during the run go to the next
         self._start(
             "refine", images, key, refine_frames, model, plane, total=model.params.refine_iter, scribbles=scribbles

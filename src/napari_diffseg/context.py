@@ -60,6 +60,7 @@ def context_features(response: torch.Tensor) -> torch.Tensor:
     """(1, q, H, W) responses -> (1, q (1 + scales), H, W): the responses, then their local means per scale."""
     import torch
 
+    response = response.contiguous()  # once for every scale (the network's output is channels-last)
     return torch.cat([response, *(local_mean(response, radius) for radius in CONTEXT_RADII)], dim=1)
 
 

@@ -19,8 +19,9 @@ FinalForward = Literal["train", "eval"]
 Unpainted = Literal["assign", "keep"]
 Optimizer = Literal["sgd", "adam"]
 Padding = Literal["zeros", "replicate", "reflect"]
-Readout = Literal["argmax", "linear", "context", "spatial"]
+Readout = Literal["auto", "argmax", "linear", "context", "spatial"]
 ColorSpace = Literal["rgb", "lab"]
+Correction = Literal["train", "refit"]
 
 STACK_MODES = ("shared", "independent")  # how segment_stack treats the slices of a stack
 
@@ -58,6 +59,15 @@ class Params:
         further training merges. Setting ``max_iter`` explicitly (and not this) lifts the bound.
     refine_iter : int
         Upper bound on iterations of a warm-started refinement with edited scribbles.
+    correction : {"train", "refit"}
+        What a refinement (:meth:`~napari_diffseg.Segmenter.refine`) does with edited
+        scribbles: ``"train"`` trains the network up to ``refine_iter`` more iterations;
+        ``"refit"`` (the fast preset's) refits the readout on the edited scribbles and
+        leaves the network as it is, whenever the readout fits the painted classes
+        (``"linear"``, ``"context"`` or ``"spatial"`` with two or more painted classes and
+        ``unpainted="assign"``), and trains as ``"train"`` otherwise. On the robot-user
+        benchmark refitting corrects as well as training, in a fraction of the time
+        (``docs/benchmarks.md``).
     refine_pixels : int or None
         Pixels per refinement iteration (``None``: as ``train_pixels``). BatchNorm is still
         calibrated on ``train_pixels``-sized batches, so a smaller value speeds refinement
@@ -106,13 +116,17 @@ class Params:
     unpainted : {"assign", "keep"}
         With scribbles, ``"assign"`` gives every pixel one of the painted ids;
         ``"keep"`` lets clusters no scribble claims keep ids above the largest painted id.
-    readout : {"argmax", "linear", "context", "spatial"}
-        With scribbles of two or more classes and ``unpainted="assign"``: ``"argmax"`` gives
+    readout : {"auto", "argmax", "linear", "context", "spatial"}
+        With scribbles of two or more classes and ``unpainted="assign"``: ``"auto"`` (the
+        fast preset's default) is ``"context"`` for a colour (RGB or RGBA) image and
+        ``"linear"`` for every other image (grayscale, fluorescence channels); a
+        :class:`~napari_diffseg.Segmenter` chooses when it is given the image, and its
+        ``params`` then show the choice (:func:`readout_for_image`). ``"argmax"`` gives
         each pixel the painted class whose channel responds most (the network's own
         output); ``"linear"`` fits a linear discriminant (shrinkage LDA) of the painted
         classes on the painted pixels' responses and applies it to every pixel, so that
         clusters no stroke touches go to the class they resemble most (needs
-        ``final_forward="eval"``; the fast preset's default); ``"context"`` is the same
+        ``final_forward="eval"``); ``"context"`` is the same
         discriminant on the responses together with their local means at two scales
         (:mod:`napari_diffseg.context`), so that a pixel is read with its surroundings and
         a stroke's class follows the surroundings it was painted in (needs
@@ -138,6 +152,7 @@ class Params:
     max_iter: int = 1000
     unsupervised_max_iter: int | None = None
     refine_iter: int = 50
+    correction: Correction = "train"
     refine_pixels: int | None = None
     refine_lr: float | None = None
     train_pixels: int | None = None
@@ -180,6 +195,7 @@ PRESETS: dict[str, Params] = {
         max_iter=30,
         unsupervised_max_iter=10,
         refine_iter=10,
+        correction="refit",
         refine_pixels=16384,
         refine_lr=0.05,
         train_pixels=65536,
@@ -187,7 +203,7 @@ PRESETS: dict[str, Params] = {
         normalization="percentile",
         color_space="lab",
         final_forward="eval",
-        readout="linear",
+        readout="auto",
         region_scale=100.0,
         split_scale=200.0,
         threads=None,
@@ -201,7 +217,8 @@ _CHOICES = {
     "color_space": ("rgb", "lab"),
     "final_forward": ("train", "eval"),
     "unpainted": ("assign", "keep"),
-    "readout": ("argmax", "linear", "context", "spatial"),
+    "readout": ("auto", "argmax", "linear", "context", "spatial"),
+    "correction": ("train", "refit"),
 }
 _POSITIVE_INTS = ("channels", "n_conv", "max_iter", "crop_size")
 _NON_NEGATIVE_INTS = ("refine_iter", "min_size")
@@ -285,6 +302,28 @@ def _validated(params: Params) -> Params:
     if params.train_pixels is not None and params.final_forward == "train":
         raise ValueError("final_forward='train' needs train_pixels=None (training on the whole image)")
     return params
+
+
+def readout_for_image(params: Params, rgb: bool) -> Params:
+    """``params`` with ``readout="auto"`` replaced by the readout it means for an image (else unchanged).
+
+    Parameters
+    ----------
+    params : Params
+        The parameters asked for.
+    rgb : bool
+        Whether the image is a colour (RGB or RGBA) image.
+
+    Returns
+    -------
+    Params
+        For a colour image ``readout="context"``: on photos reading each pixel with its
+        surroundings labels more of the image right. For any other image ``readout="linear"``:
+        on fluorescence nuclei the local means blur the objects' borders (``docs/benchmarks.md``).
+    """
+    if params.readout != "auto":
+        return params
+    return params.replace(readout="context" if rgb else "linear")
 
 
 def resolve_params(preset: str | Params = "fast", **overrides: Any) -> Params:

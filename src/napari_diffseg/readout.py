@@ -172,6 +172,12 @@ def keep_strokes(labels: np.ndarray, targets: np.ndarray, scribble_ids: np.ndarr
     return out
 
 
+def refits(params: Params, n_painted: int) -> bool:
+    """Whether a refinement with ``n_painted`` classes refits the readout instead of training (``correction``)."""
+    fitted = params.readout in (*LINEAR_READOUTS, "spatial") and n_painted >= 2 and params.unpainted == "assign"
+    return fitted and params.correction == "refit"
+
+
 def uses_spatial(params: Params, n_painted: int) -> bool:
     """Whether the training image is labelled by the spatial readout (two or more painted classes, all assigned)."""
     return params.readout == "spatial" and n_painted >= 2 and params.unpainted == "assign"
@@ -195,6 +201,11 @@ class SpatialState:
         :func:`weights_key` of the weights and image the ``responses`` belong to.
     responses : numpy.ndarray or None
         (q, H, W) eval-mode responses of the training image (its first image).
+    features : tuple or None
+        When corrections refit the readout (``correction="refit"``) and the image is one tile: a key
+        (:func:`weights_key`, the calibration batch, whether context is read) and the image's
+        ``(top, left, (1, f, H, W))`` features for the linear readout (the responses first;
+        three times their memory with context).
     shown : tuple of numpy.ndarray or None
         The last labels and the strokes (ids, 0 = unpainted) behind them.
     base : tuple of numpy.ndarray or None
@@ -204,6 +215,7 @@ class SpatialState:
 
     key: bytes | None = None
     responses: np.ndarray | None = None
+    features: tuple[tuple, list[tuple[int, int, torch.Tensor]]] | None = None
     shown: tuple[np.ndarray, np.ndarray] | None = None
     base: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -305,7 +317,7 @@ class Readout:
         """
         self.ids, self.linear, self.calibrated = None, None, False
         if history:
-            self.spatial.shown = self.spatial.base = None
+            self.spatial.shown = self.spatial.base = self.spatial.features = None
 
     def restore(self, file: ModelFile, device: torch.device) -> None:
         """Take the id table and linear readout saved in a model file."""
@@ -328,19 +340,35 @@ class Readout:
         from .context import context_channels, context_features
         from .network import PREDICT_TILE
 
-        recalibrate(network, image, params)
         n_classes = 0 if scribbles is None else scribbles.n_classes
-        self.context = False
-        if not (params.readout in LINEAR_READOUTS and n_classes >= 2 and params.unpainted == "assign"):
-            return None
-        self.context = params.readout == "context"
-        targets = torch.from_numpy(scribbles.targets.reshape(image.shape[0], *image.shape[-2:]))
+        fitted = params.readout in LINEAR_READOUTS and n_classes >= 2 and params.unpainted == "assign"
+        self.context = fitted and params.readout == "context"
         single_tile = max(image.shape[-2:]) <= PREDICT_TILE
-        first: list[tuple[int, int, torch.Tensor, tuple[slice, ...]]] = []
+        channels = context_channels(params.channels) if self.context else params.channels
 
         def features(tiles: PaddedTiles) -> Tiles:
             for y, x, response, window in tiles:
                 yield y, x, (context_features(response) if self.context else response)[window]
+
+        if fitted and params.correction == "refit" and single_tile and image.shape[0] == 1:
+            # Corrections do not train: the weights stay, and so do the image's features.
+            targets = torch.from_numpy(scribbles.targets.reshape(image.shape[-2:]))
+            key = (weights_key(network, image), params.train_pixels, params.crop_size, self.context)
+            state = self.spatial
+            if state.features is None or state.features[0] != key:
+                state.features = None
+                recalibrate(network, image, params)
+                state.features = (key, list(features(self.padded_tiles(network, image, params.n_conv))))
+            kept = state.features[1]
+            weight, bias = fit_lda([(kept, targets)], n_classes, channels)
+            self.linear = (weight.float().to(image.device), bias.float().to(image.device))
+            window = (..., slice(None), slice(None))
+            return [(y, x, tile[:, : params.channels], window) for y, x, tile in kept]
+        recalibrate(network, image, params)
+        if not fitted:
+            return None
+        targets = torch.from_numpy(scribbles.targets.reshape(image.shape[0], *image.shape[-2:]))
+        first: list[tuple[int, int, torch.Tensor, tuple[slice, ...]]] = []
 
         def painted_tiles() -> Iterator[tuple[Tiles, torch.Tensor]]:
             for i in range(image.shape[0]):
@@ -351,7 +379,6 @@ class Readout:
                         tiles = first
                     yield features(tiles), targets[i]
 
-        channels = context_channels(params.channels) if self.context else params.channels
         weight, bias = fit_lda(painted_tiles(), n_classes, channels)
         self.linear = (weight.float().to(image.device), bias.float().to(image.device))
         return first or None

@@ -18,10 +18,10 @@ import torch
 from .devices import resolve_device, torch_threads
 from .model_file import ModelFile, PathOrFile, read_model, write_model
 from .network import batch_stats_forward, build_network, stitched_responses
-from .params import Params, check_seed, resolve_params
+from .params import Params, check_seed, readout_for_image, resolve_params
 from .preprocess import Scribbles
 from .progress import Callback, Progress, drive
-from .readout import LINEAR_READOUTS, Readout, keep_strokes, scores, uses_spatial
+from .readout import LINEAR_READOUTS, Readout, keep_strokes, refits, scores, uses_spatial
 from .regions import refine_labels
 from .training import Trainer
 
@@ -61,14 +61,22 @@ class Segmenter:
         resolved = resolve_params(preset, **params)
         self.seed = check_seed(seed)
         self.device = resolve_device(device)
+        self._requested = resolved  # with readout="auto" until an image says which readout it means
         self._trainer = Trainer(resolved, self.seed, self.device)
         self._readout = Readout()
 
     # ------------------------------------------------------------------ state
     @property
     def params(self) -> Params:
-        """The parameters (frozen; change them with :meth:`set_params`)."""
+        """The parameters (frozen; change them with :meth:`set_params`); once an image is given,
+        ``readout="auto"`` shows the readout it chose (:func:`~napari_diffseg.params.readout_for_image`)."""
         return self._trainer.params
+
+    def _for_image(self, params: Params) -> Params:
+        """``params`` with ``readout="auto"`` resolved for the training image (colour: 3 channels, no channel axis)."""
+        if self.in_channels is None:
+            return params
+        return readout_for_image(params, rgb=self.in_channels == 3 and self.channel_axis is None)
 
     @property
     def network(self) -> torch.nn.Sequential | None:
@@ -119,12 +127,13 @@ class Segmenter:
         """Change parameters; calibration fields (``train_pixels``, ``crop_size``, ``final_forward``,
         ``readout``, ``unpainted``) make the next labelling recalibrate. Raises ValueError for an
         invalid change, or one of a field that shapes the network or its input after training."""
-        params = resolve_params(self.params, **changes)
+        params = self._for_image(resolve_params(self.params, **changes))
         fixed = sorted(
             name for name in _FIXED_AFTER_TRAINING & set(changes) if changes[name] != getattr(self.params, name)
         )
         if fixed and self.network is not None:
             raise ValueError(f"{', '.join(fixed)} cannot change after training; train a new model instead")
+        self._requested = resolve_params(self._requested, **changes)
         self._trainer.params = params
         if _CALIBRATION_FIELDS & set(changes):
             self._readout.forget()
@@ -178,6 +187,7 @@ class Segmenter:
         """
         trainer = self._trainer
         trainer.set_image(image, channel_axis)
+        trainer.params = self._for_image(self._requested)
         trainer.set_scribbles(scribbles)
         self._readout.forget(history=True)
         if not (warm_start and trainer.network is not None):
@@ -194,8 +204,10 @@ class Segmenter:
         This is the correction loop: paint a stroke, refine, look at :meth:`labels`. It
         runs at most ``refine_iter`` iterations (on batches of ``refine_pixels``, at
         ``refine_lr``) from the current weights and optimiser state and does not stop at
-        the label floor. Classes keep their channels, and a new class first takes over the
-        unclaimed cluster most of its strokes lie in.
+        the label floor; with ``correction="refit"`` (the fast preset's) and a readout fitted
+        to two or more painted classes it runs none, and the next :meth:`labels` refits the
+        readout on the edited scribbles. Classes keep their channels, and a new class first
+        takes over the unclaimed cluster most of its strokes lie in.
         """
         trainer = self._trainer
         if trainer.network is None or trainer.image is None:
@@ -207,8 +219,9 @@ class Segmenter:
         p = self.params
         pixels = p.train_pixels if p.refine_pixels is None else p.refine_pixels
         lr = p.lr if p.refine_lr is None else p.refine_lr
+        iterations = 0 if refits(p, self.scribble_ids.size) else p.refine_iter
         steps = trainer.iterate(
-            p.refine_iter, floor=self.min_labels(), stop_at_floor=False, pixels=pixels, lr=lr, stop_when_fitted=True
+            iterations, floor=self.min_labels(), stop_at_floor=False, pixels=pixels, lr=lr, stop_when_fitted=True
         )
         return self._steps(steps)
 

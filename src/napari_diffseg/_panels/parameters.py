@@ -9,15 +9,22 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBo
 from magicgui.widgets.bases import Widget
 
 from ..devices import DEVICES
-from ..params import PRESETS, Params, Readout
+from ..params import PRESETS, Correction, Params, Readout
 
 READOUT_TOOLTIP = (
     "How the painted classes label every pixel (Run, Refine and Live use it). "
+    "auto: context for colour (RGB) images, linear for other images; "
     "linear: per-pixel classes from the network's features; "
     "context: the same features with their surroundings, so a stroke's class follows what surrounds it "
     "(better on photos and large regions); "
     "spatial: strokes spread along the image's edges by a graph cut, so a correction fixes the region it is in; "
     "argmax: the network's own clusters. The paper preset offers argmax only"
+)
+
+CORRECTION_TOOLTIP = (
+    "What Refine and Live do with new strokes. refit: refit the Scribble readout on the strokes and keep the "
+    "network (a fraction of a second; with two or more painted classes, otherwise it trains); "
+    "train: train the network Refine iterations more"
 )
 
 AUTO_THREADS = "auto"
@@ -31,12 +38,13 @@ _PRESET_FIELDS: dict[str, tuple[type, str, dict[str, Any]]] = {
     "channels": (SpinBox, "Channels", {"min": 2, "max": 1000, "tooltip": "Upper bound on the number of labels"}),
     "con_weight": (FloatSpinBox, "Continuity weight", {"min": 0.0, "max": 100.0, "step": 0.1}),
     "refine_iter": (SpinBox, "Refine iterations", {"min": 1, "max": 10_000}),
+    "correction": (ComboBox, "Corrections", {"choices": typing.get_args(Correction), "tooltip": CORRECTION_TOOLTIP}),
     "lr": (FloatSpinBox, "Learning rate", {"min": 0.0001, "max": 10.0, "step": 0.01}),
     "scribble_weight": (FloatSpinBox, "Scribble weight", {"max": 100.0, "step": 0.1}),
     "smooth_sigma": (FloatSpinBox, "Smoothing (px)", {"max": 50.0, "step": 0.5}),
     "min_size": (SpinBox, "Min region size (px)", {"min": 0, "max": 1_000_000}),
 }
-_ADVANCED = ("refine_iter", "lr", "scribble_weight", "smooth_sigma", "min_size")
+_ADVANCED = ("refine_iter", "correction", "lr", "scribble_weight", "smooth_sigma", "min_size")
 
 
 class ParameterPanel:

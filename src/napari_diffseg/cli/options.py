@@ -17,7 +17,8 @@ SCRIBBLE_MIN_LABELS_HELP = (
 )
 THREADS_HELP = "CPU threads for torch (default: torch's, one per core)"
 READOUT_HELP = (
-    "how the painted classes label every pixel: linear = per-pixel classes from the network's features, "
+    "how the painted classes label every pixel: auto = context for colour (RGB) images, linear for others, "
+    "linear = per-pixel classes from the network's features, "
     "context = the same features with their surroundings (better on photos and large regions), "
     "spatial = strokes spread along the image's edges by a graph cut, argmax = the network's own clusters "
     f"(default: the preset's; {', '.join(f'{name}: {params.readout}' for name, params in PRESETS.items())})"
@@ -84,11 +85,16 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-def run_metadata(args: argparse.Namespace, source: str, **extra: Any) -> dict[str, Any]:
-    """What gets recorded in an output TIFF: software, version, preset, parameters and seed."""
-    from ..params import resolve_params
+def run_metadata(args: argparse.Namespace, source: str, *, rgb: bool | None = None, **extra: Any) -> dict[str, Any]:
+    """What gets recorded in an output TIFF: software, version, preset, parameters and seed.
 
-    params = resolve_params(args.preset, **training_overrides(args)).to_dict()
+    ``rgb``: whether the image was a colour image, so that ``readout="auto"`` is recorded as the
+    readout it chose (:func:`~napari_diffseg.params.readout_for_image`).
+    """
+    from ..params import readout_for_image, resolve_params
+
+    params = resolve_params(args.preset, **training_overrides(args))
+    params = (params if rgb is None else readout_for_image(params, rgb)).to_dict()
     return {
         "software": "napari-diffseg",
         "version": __version__,

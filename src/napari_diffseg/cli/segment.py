@@ -63,6 +63,7 @@ def run_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io import read_image, read_scribbles, write_labels
+    from ..preprocess import channels_last
     from ..segment_image import segment
 
     image = read_image(args.image)
@@ -81,7 +82,9 @@ def run_segment(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    metadata = run_metadata(args, args.image, scribbles=os.path.basename(args.scribbles) if args.scribbles else None)
+    rgb = channels_last(image.data, args.channel_axis)[1]
+    scribbles_name = os.path.basename(args.scribbles) if args.scribbles else None
+    metadata = run_metadata(args, args.image, rgb=rgb, scribbles=scribbles_name)
     write_labels(args.output, labels, pixel_size=image.pixel_size, metadata=metadata)
     print(f"wrote {np.unique(labels).size} labels to {args.output}")
     if args.overlay:
