@@ -110,7 +110,7 @@ def test_refine_time_on_a_481x321_image(make_napari_viewer, qtbot):
     gaps, _click, duration = heartbeat_gaps(widget, qtbot, "refine")
     labels = viewer.layers["photo segmentation"].data
     print(
-        f"\nrefine ({widget.refine_iter.value} iterations, {widget.threads.value} threads): {duration:.2f} s; "
+        f"\nrefine (corrections {widget.correction.value}, {widget.threads.value} threads): {duration:.2f} s; "
         f"{figures(gaps)}; new stroke labelled 3: {np.mean(labels[120:126, 200:260] == 3):.2f}"
     )
     assert 3 in labels
@@ -155,8 +155,8 @@ def test_heartbeat_in_live_mode_while_painting_on_a_481x321_image(make_napari_vi
     heartbeat.stop()
     gaps = heartbeat.gaps(start)
     print(
-        f"\nlive ({readout} readout, {len(strokes)} strokes, {len(results)} refinements of "
-        f"{widget.refine_iter.value} iterations, threads {widget.threads.value}): {duration:.2f} s; {figures(gaps)}"
+        f"\nlive ({readout} readout, {len(strokes)} strokes, {len(results)} refinements, corrections "
+        f"{widget.correction.value}, threads {widget.threads.value}): {duration:.2f} s; {figures(gaps)}"
     )
     assert 2 <= len(results) <= len(strokes)  # strokes painted during a refinement share the next one
     assert output.data[123, 230] == 3
