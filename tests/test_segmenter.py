@@ -104,6 +104,24 @@ def test_fast_preset_reads_colour_images_in_context_and_corrects_by_refitting_th
     assert (labels[4:-4, 4:12] == 1).mean() >= 0.9
 
 
+def test_refit_corrections_over_the_memory_budget_compute_the_features_anew(monkeypatch):
+    from napari_diffseg import readout
+
+    image, bands = three_regions()
+    scribbles = band_strokes(bands.shape, 1, 2, 1)
+    seg = Segmenter(seed=0, max_iter=20).fit(image, scribbles)
+    seg.labels()
+    anew = copy.deepcopy(seg)
+    scribbles[20:28, 38:42] = 1
+    list(seg.refine(scribbles))
+    kept = seg.labels()
+    monkeypatch.setattr(readout, "KEPT_FEATURES_BYTES", 0)
+    anew._readout.spatial.features = None
+    list(anew.refine(scribbles))
+    np.testing.assert_array_equal(anew.labels(), kept)
+    assert anew._readout.spatial.features is None  # nothing kept beyond the budget
+
+
 def test_auto_readout_reads_other_images_linearly():
     image, bands = three_regions()
     seg = Segmenter(seed=0, max_iter=10).fit(image.mean(-1), band_strokes(bands.shape, 1, 2, 1))

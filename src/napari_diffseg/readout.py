@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 MAX_ID = int(np.iinfo(np.uint32).max)  # label ids are uint16 or uint32
 READOUT_SHRINKAGE = 0.9  # of the linear readout's covariance towards the identity (measured)
 LINEAR_READOUTS = ("linear", "context")  # readouts that fit a linear discriminant (:func:`fit_lda`)
+KEPT_FEATURES_BYTES = 2**28  # at most this much of an image's features is kept for corrections that refit
 
 
 class IdTable:
@@ -202,7 +203,9 @@ class SpatialState:
     responses : numpy.ndarray or None
         (q, H, W) eval-mode responses of the training image (its first image).
     features : tuple or None
-        When corrections refit the readout (``correction="refit"``) and the image is one tile: a key
+        When corrections refit the readout (``correction="refit"``) and the image is one tile
+        whose features fit in :data:`KEPT_FEATURES_BYTES` (256 MiB: up to about 0.7 megapixels
+        with context and 32 channels, 2 without): a key
         (:func:`weights_key`, the calibration batch, whether context is read) and the image's
         ``(top, left, (1, f, H, W))`` features for the linear readout (the responses first;
         three times their memory with context).
@@ -350,7 +353,14 @@ class Readout:
             for y, x, response, window in tiles:
                 yield y, x, (context_features(response) if self.context else response)[window]
 
-        if fitted and params.correction == "refit" and single_tile and image.shape[0] == 1:
+        kept_bytes = 4 * channels * image.shape[-2] * image.shape[-1]  # float32
+        if (
+            fitted
+            and params.correction == "refit"
+            and single_tile
+            and image.shape[0] == 1
+            and kept_bytes <= KEPT_FEATURES_BYTES
+        ):
             # Corrections do not train: the weights stay, and so do the image's features.
             targets = torch.from_numpy(scribbles.targets.reshape(image.shape[-2:]))
             key = (weights_key(network, image), params.train_pixels, params.crop_size, self.context)
