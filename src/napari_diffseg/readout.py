@@ -175,8 +175,13 @@ def keep_strokes(labels: np.ndarray, targets: np.ndarray, scribble_ids: np.ndarr
 
 def refits(params: Params, n_painted: int) -> bool:
     """Whether a refinement with ``n_painted`` classes refits the readout instead of training (``correction``)."""
-    fitted = params.readout in (*LINEAR_READOUTS, "spatial") and n_painted >= 2 and params.unpainted == "assign"
+    fitted = uses_linear(params, n_painted) or uses_spatial(params, n_painted)
     return fitted and params.correction == "refit"
+
+
+def uses_linear(params: Params, n_painted: int) -> bool:
+    """Whether a linear discriminant (:data:`LINEAR_READOUTS`) labels the painted classes (two or more, assigned)."""
+    return params.readout in LINEAR_READOUTS and n_painted >= 2 and params.unpainted == "assign"
 
 
 def uses_spatial(params: Params, n_painted: int) -> bool:
@@ -344,7 +349,7 @@ class Readout:
         from .network import PREDICT_TILE
 
         n_classes = 0 if scribbles is None else scribbles.n_classes
-        fitted = params.readout in LINEAR_READOUTS and n_classes >= 2 and params.unpainted == "assign"
+        fitted = uses_linear(params, n_classes)
         self.context = fitted and params.readout == "context"
         single_tile = max(image.shape[-2:]) <= PREDICT_TILE
         channels = context_channels(params.channels) if self.context else params.channels

@@ -127,13 +127,14 @@ class Segmenter:
         """Change parameters; calibration fields (``train_pixels``, ``crop_size``, ``final_forward``,
         ``readout``, ``unpainted``) make the next labelling recalibrate. Raises ValueError for an
         invalid change, or one of a field that shapes the network or its input after training."""
-        params = self._for_image(resolve_params(self.params, **changes))
+        requested = resolve_params(self._requested, **changes)
+        params = self._for_image(requested)
         fixed = sorted(
             name for name in _FIXED_AFTER_TRAINING & set(changes) if changes[name] != getattr(self.params, name)
         )
         if fixed and self.network is not None:
             raise ValueError(f"{', '.join(fixed)} cannot change after training; train a new model instead")
-        self._requested = resolve_params(self._requested, **changes)
+        self._requested = requested
         self._trainer.params = params
         if _CALIBRATION_FIELDS & set(changes):
             self._readout.forget()
