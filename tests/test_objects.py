@@ -303,3 +303,32 @@ def test_benchmark_matching_is_one_to_one():
     assert scores["f1"] == pytest.approx(2 * 2 / 6)
     assert scores["iou_sum"] == pytest.approx(7 / 8 + 0.6)
     assert match(truth, truth)["f1"] == 1.0 and match(np.zeros_like(truth), np.zeros_like(truth))["f1"] == 1.0
+
+
+def test_a_disc_cut_in_two_is_merged_back_and_touching_discs_are_not():
+    from napari_diffseg.objects import _merge_convex_pairs
+
+    shape = (80, 140)
+    halves = disc(shape, (40, 40), 15).astype(np.uint32)
+    halves[:, 40:] *= 2  # one disc cut along a diameter: two convex halves whose union is convex
+    pair = (disc(shape, (40, 70), 15) | disc(shape, (40, 100), 15)).astype(np.uint32)
+    pair[:, 85:] *= 2  # two touching discs: their union has a waist
+    objects = np.where(halves > 0, halves, np.where(pair > 0, pair + 2, 0)).astype(np.uint32)
+    merged = _merge_convex_pairs(objects)
+    assert len(np.unique(merged[halves > 0])) == 1
+    assert len(np.unique(merged[pair > 0])) == 2
+    assert merged.max() == 3
+
+
+def test_the_typical_radius_is_not_inflated_by_one_large_clump():
+    from napari_diffseg.objects import _edt, _typical_radius
+
+    shape = (300, 300)
+    mask = np.zeros(shape, bool)
+    for y in range(20, 290, 25):
+        for x in (20, 45, 70):
+            mask |= disc(shape, (y, x), 10)  # 33 isolated discs of radius 10
+    mask[150:230, 150:230] = True  # one solid clump
+    distance = _edt(mask, np.ones(2))
+    assert 3 * distance[mask].mean() > 18  # the plain estimate follows the clump
+    assert _typical_radius(mask, distance) <= 1.6 * 10.5

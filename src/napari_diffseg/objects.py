@@ -28,7 +28,14 @@ How objects are made, for every chosen class on its own (``r`` is the typical ra
    intensity edge near it: a watershed of the gradient magnitude (image smoothed over
    ``0.15 r``), seeded by the objects' cores (deeper than ``0.4 r``) and by the background
    farther than ``r`` from every object;
-5. ``fill_holes``: every hole enclosed by a single object is filled (gaps between objects stay).
+5. ``fill_holes``: every hole enclosed by a single object is filled (gaps between objects stay);
+6. with ``split_touching``, two touching objects whose union covers at most 1.5 times the median
+   object size and has a solidity of at least 0.9 are merged (one nucleus the watershed cut in
+   two), the most convex unions first, each object once.
+
+The typical radius of step 1 is at most 1.6 times the median, over the class's components, of
+their deepest distance to the background, so that a few large clumps of touching objects do not
+inflate it.
 
 All lengths scale with ``r``, so the same call works for 10-pixel and 100-pixel nuclei.
 """
@@ -63,6 +70,12 @@ EDGE_SMOOTHING = 0.15
 # intensity smoothed over TIGHTEN_SMOOTHING * r.
 BACKGROUND_REACH = 1.0
 TIGHTEN_SMOOTHING = 0.05
+# The typical radius is at most this many times the median depth of the class's components.
+RADIUS_CAP = 1.6
+# Touching objects merge when their union covers at most MERGE_AREA times the median object size
+# and its solidity is at least MERGE_SOLIDITY.
+MERGE_AREA = 1.5
+MERGE_SOLIDITY = 0.9
 
 
 @dataclass(frozen=True)
@@ -413,7 +426,84 @@ def _split_mask(
         objects = _snap_to_edges(objects, intensity, radius, sampling, depth)
     if options.fill_holes:
         objects = _fill_enclosed_holes(objects)
+    if options.split_touching:
+        objects = _merge_convex_pairs(objects)
     return objects.astype(np.uint32)
+
+
+def _typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
+    """(d + 1) times the mean distance to the background, at most ``RADIUS_CAP`` times the components' median depth.
+
+    The first is r for discs (balls) of radius r; over a clump of touching objects without necks
+    it grows with the clump. The deepest point of an isolated object lies about r from its
+    border, so the median over the components (those of at least ``MIN_SIZE_FRACTION`` of a
+    disc of the first estimate) bounds the estimate where a few clumps would inflate it.
+    """
+    from scipy import ndimage
+
+    radius = float((mask.ndim + 1) * distance[mask].mean())
+    components = ndimage.label(mask)[0]
+    sizes = np.bincount(components.ravel())
+    ball = np.pi * radius**2 if mask.ndim == 2 else 4 / 3 * np.pi * radius**3
+    counted = np.flatnonzero(sizes >= MIN_SIZE_FRACTION * ball)
+    counted = counted[counted > 0]
+    if counted.size:
+        depth = np.zeros(sizes.size, np.float32)
+        np.maximum.at(depth, components[mask], distance[mask])
+        radius = min(radius, RADIUS_CAP * float(np.median(depth[counted])))
+    return radius
+
+
+def _merge_convex_pairs(objects: np.ndarray) -> np.ndarray:
+    """Merge two touching objects whose union is convex and small: a nucleus that the watershed cut in two.
+
+    Candidates are the face-adjacent pairs whose union covers at most ``MERGE_AREA`` times the
+    median object size and has a solidity (its area over its convex hull's) of at least
+    ``MERGE_SOLIDITY``; the most convex unions merge first, each object at most once.
+    """
+    from scipy import ndimage
+    from skimage.measure import regionprops
+
+    n = int(objects.max())
+    sizes = np.bincount(objects.ravel(), minlength=n + 1)
+    if n < 2:
+        return objects
+    first, second = _touching_pairs(objects)
+    small = sizes[first] + sizes[second] <= MERGE_AREA * np.median(sizes[1:][sizes[1:] > 0])
+    first, second = first[small], second[small]
+    if not first.size:
+        return objects
+    boxes = ndimage.find_objects(objects)
+    solidity = np.empty(first.size)
+    for k, (a, b) in enumerate(zip(first, second, strict=True)):
+        box = tuple(
+            slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(boxes[a - 1], boxes[b - 1], strict=True)
+        )
+        crop = objects[box]
+        solidity[k] = regionprops(((crop == a) | (crop == b)).view(np.uint8))[0].solidity
+    target = np.arange(n + 1, dtype=objects.dtype)
+    merged = np.zeros(n + 1, bool)
+    for k in np.argsort(-solidity, kind="stable"):
+        a, b = first[k], second[k]
+        if solidity[k] < MERGE_SOLIDITY:
+            break
+        if not (merged[a] or merged[b]):
+            target[b], merged[a], merged[b] = a, True, True
+    return _sequential(target[objects]) if merged.any() else objects
+
+
+def _touching_pairs(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a, b), a < b, of objects that share a face, once each."""
+    n = int(objects.max()) + 1
+    keys = []
+    for axis in range(objects.ndim):
+        here = np.take(objects, np.arange(objects.shape[axis] - 1), axis=axis).astype(np.int64)
+        there = np.take(objects, np.arange(1, objects.shape[axis]), axis=axis).astype(np.int64)
+        differ = (here != there) & (here > 0) & (there > 0)
+        low, high = np.minimum(here[differ], there[differ]), np.maximum(here[differ], there[differ])
+        keys.append(low * n + high)
+    pairs = np.unique(np.concatenate(keys))
+    return pairs // n, pairs % n
 
 
 def _split_pass(
@@ -425,8 +515,7 @@ def _split_pass(
     voxel = float(np.prod(sampling))
     exact = _distance(mask, sampling)
     distance = exact.astype(np.float32)
-    # (d + 1) times the mean distance to the background is r for discs (balls) of radius r.
-    radius = options.radius or float((mask.ndim + 1) * distance[mask].mean())
+    radius = options.radius or _typical_radius(mask, distance)
     ball = np.pi * radius**2 if mask.ndim == 2 else 4 / 3 * np.pi * radius**3
     if options.fill_holes:
         filled = _fill_small_holes(mask, SPECK_HOLE * ball / voxel)
