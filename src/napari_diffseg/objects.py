@@ -444,7 +444,7 @@ def _typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
     radius = float((mask.ndim + 1) * distance[mask].mean())
     components = ndimage.label(mask)[0]
     sizes = np.bincount(components.ravel())
-    ball = np.pi * radius**2 if mask.ndim == 2 else 4 / 3 * np.pi * radius**3
+    ball = _ball(radius, mask.ndim)
     counted = np.flatnonzero(sizes >= MIN_SIZE_FRACTION * ball)
     counted = counted[counted > 0]
     if counted.size:
@@ -452,6 +452,11 @@ def _typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
         np.maximum.at(depth, components[mask], distance[mask])
         radius = min(radius, RADIUS_CAP * float(np.median(depth[counted])))
     return radius
+
+
+def _ball(radius: float, ndim: int) -> float:
+    """Area of a disc (2D) or volume of a ball (3D) of ``radius``."""
+    return np.pi * radius**2 if ndim == 2 else 4 / 3 * np.pi * radius**3
 
 
 def _merge_convex_pairs(objects: np.ndarray) -> np.ndarray:
@@ -465,9 +470,9 @@ def _merge_convex_pairs(objects: np.ndarray) -> np.ndarray:
     from skimage.measure import regionprops
 
     n = int(objects.max())
-    sizes = np.bincount(objects.ravel(), minlength=n + 1)
     if n < 2:
         return objects
+    sizes = np.bincount(objects.ravel(), minlength=n + 1)
     first, second = _touching_pairs(objects)
     small = sizes[first] + sizes[second] <= MERGE_AREA * np.median(sizes[1:][sizes[1:] > 0])
     first, second = first[small], second[small]
@@ -516,7 +521,7 @@ def _split_pass(
     exact = _distance(mask, sampling)
     distance = exact.astype(np.float32)
     radius = options.radius or _typical_radius(mask, distance)
-    ball = np.pi * radius**2 if mask.ndim == 2 else 4 / 3 * np.pi * radius**3
+    ball = _ball(radius, mask.ndim)
     if options.fill_holes:
         filled = _fill_small_holes(mask, SPECK_HOLE * ball / voxel)
         if filled is not mask:
