@@ -215,12 +215,14 @@ def test_segment_with_too_little_memory_fails_with_one_line(tmp_path) -> None:
 
 @POSIX
 def test_segment_stack_killed_mid_run_resumes_where_it_stopped(tmp_path) -> None:
-    truth = region_truth(48, 48)
+    # Slices of about 0.2 s each: far longer than the 50 ms between looks at the store, so the kill
+    # lands while slices remain (with 48 x 48 slices and 3 iterations all 12 could end between two looks).
+    truth = region_truth(96, 96)
     stack = np.stack([piecewise_rgb(truth, seed=i)[..., 0] for i in range(12)])
     source = tmp_path / "stack.tif"
     tifffile.imwrite(source, stack)
     out = tmp_path / "labels.zarr"
-    args = [str(source), "-o", str(out), "--max-iter", "3", "--threads", "1", "--quiet"]
+    args = [str(source), "-o", str(out), "--max-iter", "40", "--threads", "1", "--quiet"]
     code = "import sys\nfrom napari_diffseg.cli import main\nsys.exit(main(sys.argv[1:]))"
     process = subprocess.Popen([sys.executable, "-c", code, "segment-stack", *args])
     deadline = time.monotonic() + 120
