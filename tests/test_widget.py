@@ -72,7 +72,7 @@ def _all_widgets(container):
 
 def test_run_writes_one_output_layer_and_undo_restores(viewer, widget, qtbot):
     data = two_region_image()
-    image = viewer.add_image(data, name="cells", scale=(0.5, 2.0), translate=(3, 4))
+    image = viewer.add_image(data, name="cells", scale=(0.5, 2.0), translate=(3, 4), units=("um", "nm"))
     widget.image.value = image
     run_and_wait(widget, qtbot)
     assert [layer.name for layer in viewer.layers] == ["cells", "cells segmentation"]
@@ -80,6 +80,7 @@ def test_run_writes_one_output_layer_and_undo_restores(viewer, widget, qtbot):
     assert out.data.shape == data.shape
     np.testing.assert_allclose(out.scale, image.scale)
     np.testing.assert_allclose(out.translate, image.translate)
+    assert out.units == image.units
     assert out.data.min() >= 1  # every pixel labelled
     left, right = out.data[:, :16], out.data[:, 24:]
     assert np.bincount(left.ravel()).argmax() != np.bincount(right.ravel()).argmax()

@@ -56,6 +56,7 @@ def test_make_objects_adds_a_labels_layer_with_features_and_leaves_the_segmentat
     make_and_wait(widget, qtbot)
     layer = viewer.layers["cells objects"]
     assert layer.data.max() == 3 and tuple(layer.scale) == (0.5, 0.5)
+    assert layer.units == segmentation.units  # napari warns when layers' units differ
     features = layer.features
     assert list(features["label"]) == [1, 2, 3] and (features["class"] == 2).all()
     assert features["area_µm2"].iloc[2] == pytest.approx(np.pi * 10**2 * 0.25, rel=0.1)

@@ -165,14 +165,13 @@ def matches_image(layer: Layer, image: Image) -> bool:
     return isinstance(layer, Labels) and spatial_shape(layer) == spatial_shape(image)
 
 
-def _geometry(image: Image) -> dict:
-    return {
-        "scale": image.scale,
-        "translate": image.translate,
-        "rotate": image.rotate,
-        "shear": image.shear,
-        "affine": image.affine,
-    }
+def geometry(layer: Layer) -> dict:
+    """Keyword arguments that give a new layer the placement of ``layer``: scale, translate, rotate,
+    shear, affine and, where napari has them, its physical units (so that measurements and the
+    viewer's scale bar agree, and napari does not warn of inconsistent units)."""
+    placement = {name: getattr(layer, name) for name in ("scale", "translate", "rotate", "shear", "affine")}
+    units = getattr(layer, "units", None)
+    return placement if units is None else placement | {"units": units}
 
 
 def output_layer(viewer: napari.Viewer, image: Image) -> Labels:
@@ -183,7 +182,7 @@ def output_layer(viewer: napari.Viewer, image: Image) -> Labels:
             return layer
     # uint16 draws faster than uint32 (napari colours it on the GPU); fit_dtype widens it when needed.
     data = np.zeros(spatial_shape(image), dtype=np.uint16)
-    return viewer.add_labels(data, name=name, metadata={_MARKER: image.name}, **_geometry(image))
+    return viewer.add_labels(data, name=name, metadata={_MARKER: image.name}, **geometry(image))
 
 
 def fit_dtype(layer: Labels, labels: np.ndarray) -> None:
@@ -196,7 +195,7 @@ def fit_dtype(layer: Labels, labels: np.ndarray) -> None:
 def add_scribble_layer(viewer: napari.Viewer, image: Image) -> Labels:
     """Add an empty Labels layer to paint on, with the image's shape and geometry, in paint mode."""
     data = np.zeros(spatial_shape(image), dtype=np.uint8)
-    layer = viewer.add_labels(data, name=f"{image.name} scribbles", **_geometry(image))
+    layer = viewer.add_labels(data, name=f"{image.name} scribbles", **geometry(image))
     layer.brush_size = max(3, min(spatial_shape(image)[-2:]) // 100)
     layer.mode = "paint"
     return layer

@@ -254,7 +254,6 @@ class ObjectsPanel:
         name = (image.name if image is not None else layer.name) + OBJECTS_SUFFIX
         data = np.zeros(_layers.spatial_shape(layer), np.uint32)
         data[key] = objects
-        geometry = {a: getattr(layer, a) for a in ("scale", "translate", "rotate", "shear", "affine")}
         existing = [one for one in self._viewer.layers if one.name == name and _MARKER in one.metadata]
         if existing and existing[0].data.shape == data.shape:
             target = existing[0]
@@ -262,7 +261,7 @@ class ObjectsPanel:
         else:
             if existing:
                 self._viewer.layers.remove(existing[0])
-            target = self._viewer.add_labels(data, name=name, metadata={_MARKER: layer.name}, **geometry)
+            target = self._viewer.add_labels(data, name=name, metadata={_MARKER: layer.name}, **_layers.geometry(layer))
         target.features = table.reset_index(drop=True)
         self.objects_layer, self.table = target, table
         self.save_button.enabled = True
