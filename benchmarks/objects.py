@@ -14,7 +14,10 @@ megapixel of ``split_instances`` + ``measure_objects`` beside Otsu + watershed +
 Sets: the DAPI tissue nuclei at 40x (tuning), at 20x and 63x (held back), and nuclei2d. Results
 go to ``results/objects.json`` and ``results/objects.md``; segmentations are cached in ``out/``.
 ``--speed`` times the object step alone, CPU and wall time, with the default threads and with one
-(``results/objects_speed.json``).
+(``results/objects_speed.json``). ``--corrections N`` scores ours after 0..N corrective strokes of
+the robot user of ``benchmarks.interactive`` (a disk at the deepest point of the largest wrongly
+labelled region, with its true class, nuclei or background; the fast preset refits its readout
+after each) against the same peers (``results/objects_corrections.{json,md}``; ``--jobs`` processes).
 """
 
 from __future__ import annotations
@@ -380,6 +383,72 @@ def stack_workers(runs: int = 7) -> dict:
     return result
 
 
+def corrected(name: str, seed: int, rounds: int) -> dict:
+    """Ours on one image and seed after 0..``rounds`` robot corrections: instance F1 and fg IoU per round."""
+    from benchmarks.interactive import Ours, correct, fg_bg_truth
+    from benchmarks.metric import foreground_iou
+    from napari_diffseg.objects import split_instances
+
+    image, truth = load(name)
+    scribbles, target = strokes(truth, seed), fg_bg_truth(truth > 0)
+    model = Ours(seed)
+    f1, fg = [], []
+    for _ in range(rounds + 1):
+        labels = model(image, scribbles)
+        instances = split_instances(labels, classes=[1], image=image)
+        f1.append(match(instances, truth)["f1"])
+        fg.append(foreground_iou(instances > 0, truth, None))
+        scribbles = correct(labels, target, scribbles)
+    return {"image": name, "seed": seed, "f1": f1, "fg_iou": fg}
+
+
+def _corrected(job: tuple[str, int, int]) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    return corrected(*job)
+
+
+def corrections(sets: list[str], seeds: list[int], rounds: int, jobs: int) -> dict:
+    """Mean instance F1 and fg IoU per set, seed and round of :func:`corrected`, in ``jobs`` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    work = [(name, seed, rounds) for set_name in sets for seed in seeds for name in set_names(set_name)]
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(_corrected, work))
+    by_name = {name: set_name for set_name in sets for name in set_names(set_name)}
+    out: dict = {"rounds": rounds, "sets": {}}
+    for set_name in sets:
+        for seed in seeds:
+            mine = [r for r in rows if by_name[r["image"]] == set_name and r["seed"] == seed]
+            if mine:
+                out["sets"].setdefault(set_name, {})[str(seed)] = {
+                    "n_images": len(mine),
+                    "f1": np.mean([r["f1"] for r in mine], axis=0).tolist(),
+                    "fg_iou": np.mean([r["fg_iou"] for r in mine], axis=0).tolist(),
+                }
+    out["images"] = rows
+    return out
+
+
+def corrections_markdown(results: dict, peers: dict) -> str:
+    """One row per set and seed: F1 (fg IoU) after each round, and the best classical peer."""
+    rounds = results["rounds"]
+    lines = ["instance F1 at IoU 0.5 (fg IoU of the objects) after k corrective strokes, mean over images", ""]
+    lines += ["| set | seed | images | " + " | ".join(f"k = {k}" for k in range(rounds + 1)) + " | Otsu + watershed |"]
+    lines += ["|---" * (rounds + 5) + "|"]
+    for set_name, by_seed in results["sets"].items():
+        for seed, summary in by_seed.items():
+            cells = [f"{f:.3f} ({g:.3f})" for f, g in zip(summary["f1"], summary["fg_iou"], strict=True)]
+            peer = peers.get(set_name)
+            lines += [
+                f"| {set_name} | {seed} | {summary['n_images']} | "
+                + " | ".join(cells)
+                + f" | {'-' if peer is None else f'{peer:.3f}'} |"
+            ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
@@ -388,6 +457,8 @@ def main() -> None:
     parser.add_argument("--cached-only", action="store_true", help="score only images whose predictions are in out/")
     parser.add_argument("--tune-peers", action="store_true", help="grid-search the classical peers on the 40x images")
     parser.add_argument("--speed", action="store_true", help="time the object step only (results/objects_speed.json)")
+    parser.add_argument("--corrections", type=int, default=0, help="score ours after 0..N robot corrections")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for --corrections")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "objects.json"))
     args = parser.parse_args()
     import torch
@@ -399,6 +470,16 @@ def main() -> None:
         return
     if not set_names("nuclei2d") and not set_names("tissue40x"):
         raise SystemExit("the development nuclei data are absent: nothing to score")
+    if args.corrections:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        results = corrections(args.sets.split(","), seeds, args.corrections, args.jobs)
+        scored = json.loads(Path(args.out).read_text()).get("sets", {}) if Path(args.out).exists() else {}
+        peers = {name: next(iter(by_seed.values()))["Otsu + watershed"]["f1"] for name, by_seed in scored.items()}
+        path = Path(__file__).resolve().parent / "results" / "objects_corrections.json"
+        path.write_text(json.dumps(results, indent=1))
+        path.with_suffix(".md").write_text(corrections_markdown(results, peers))
+        print(corrections_markdown(results, peers))
+        return
     otsu, watershed = OTSU, WATERSHED
     tuning = None
     if args.tune_peers:

@@ -332,3 +332,20 @@ def test_the_typical_radius_is_not_inflated_by_one_large_clump():
     distance = _edt(mask, np.ones(2))
     assert 3 * distance[mask].mean() > 18  # the plain estimate follows the clump
     assert _typical_radius(mask, distance) <= 1.6 * 10.5
+
+
+@pytest.mark.slow
+def test_benchmark_corrections_start_from_the_five_stroke_segmentation():
+    from benchmarks.datasets import MISSING_DATA
+    from benchmarks.objects import corrected, load, match, set_names, strokes
+
+    if not set_names("nuclei2d"):
+        pytest.skip(MISSING_DATA)
+    import napari_diffseg
+
+    result = corrected("nuclei2d", 0, rounds=1)
+    image, truth = load("nuclei2d")
+    labels = napari_diffseg.segment(image, strokes(truth, 0), seed=0, threads=1)
+    assert result["f1"][0] == match(split_instances(labels, classes=[1], image=image), truth)["f1"]
+    assert len(result["f1"]) == len(result["fg_iou"]) == 2
+    assert all(0 <= value <= 1 for value in result["f1"] + result["fg_iou"])
