@@ -413,10 +413,11 @@ def corrections(sets: list[str], seeds: list[int], rounds: int, jobs: int) -> di
     """Mean instance F1 and fg IoU per set, seed and round of :func:`corrected`, in ``jobs`` processes."""
     from concurrent.futures import ProcessPoolExecutor
 
-    work = [(name, seed, rounds) for set_name in sets for seed in seeds for name in set_names(set_name)]
+    names = {set_name: set_names(set_name) for set_name in sets}
+    work = [(name, seed, rounds) for set_name in sets for seed in seeds for name in names[set_name]]
     with ProcessPoolExecutor(jobs) as pool:
         rows = list(pool.map(_corrected, work))
-    by_name = {name: set_name for set_name in sets for name in set_names(set_name)}
+    by_name = {name: set_name for set_name, members in names.items() for name in members}
     out: dict = {"rounds": rounds, "sets": {}}
     for set_name in sets:
         for seed in seeds:
@@ -476,9 +477,10 @@ def main() -> None:
         scored = json.loads(Path(args.out).read_text()).get("sets", {}) if Path(args.out).exists() else {}
         peers = {name: next(iter(by_seed.values()))["Otsu + watershed"]["f1"] for name, by_seed in scored.items()}
         path = Path(__file__).resolve().parent / "results" / "objects_corrections.json"
+        table = corrections_markdown(results, peers)
         path.write_text(json.dumps(results, indent=1))
-        path.with_suffix(".md").write_text(corrections_markdown(results, peers))
-        print(corrections_markdown(results, peers))
+        path.with_suffix(".md").write_text(table)
+        print(table)
         return
     otsu, watershed = OTSU, WATERSHED
     tuning = None
