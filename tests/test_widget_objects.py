@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from conftest import three_discs
 
+from napari_diffseg.objects import object_classes
+
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
@@ -125,9 +127,13 @@ def test_objects_of_a_new_segmentation_once_a_run_has_made_it(viewer, widget, qt
     widget.max_iter.value, widget.threads.value = 3, 1
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
-    assert widget.objects_source.value is viewer.layers["cells segmentation"]
+    segmentation = viewer.layers["cells segmentation"]
+    assert widget.objects_source.value is segmentation
+    assert widget.object_classes.value == str(object_classes(segmentation.data)[0])  # read once the run is over
     chosen = viewer.add_labels(discs(), name="other")
     widget.objects_source.value = chosen
+    widget.object_classes.value = "1"
     widget.run()  # a later run updates its layer, and the choice stays
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.objects_source.value is chosen
+    assert widget.object_classes.value == "1"  # typed in: kept

@@ -211,8 +211,14 @@ class ObjectsPanel:
         self.worker.start()
 
     def set_busy(self, busy: bool) -> None:
-        """Make objects waits while a segmentation job runs."""
+        """Make objects waits while a segmentation job runs; after it, an empty *Classes* shows the new defaults.
+
+        A segmentation layer is offered as soon as a run adds it, still empty, so its default
+        classes can only be read once the run is over; classes typed in are kept.
+        """
         self.make_button.enabled = not busy and not self.running
+        if not busy and not self.classes.value.strip():
+            self.fill_default_classes()
 
     def stop_and_wait(self, timeout: float) -> None:
         """On closing: let a run finish (at most ``timeout`` seconds) without writing into the viewer."""
