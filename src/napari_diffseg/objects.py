@@ -435,21 +435,17 @@ def _split_mask(
     return objects.astype(np.uint32)
 
 
-def _typical_radius(mask: np.ndarray, distance: np.ndarray, components: np.ndarray | None = None) -> float:
+def _typical_radius(mask: np.ndarray, distance: np.ndarray, components: np.ndarray) -> float:
     """(d + 1) times the mean distance to the background, at most ``RADIUS_CAP`` times the components' median depth.
 
     The first is r for discs (balls) of radius r; over a clump of touching objects without necks
     it grows with the clump. The deepest point of an isolated object lies about r from its
     border, so the median over the components (those of at least ``MIN_SIZE_FRACTION`` of a
     disc of the first estimate) bounds the estimate where a few clumps would inflate it.
-    ``components``: the labelled ``mask``, when the caller has it.
+    ``components``: the labelled ``mask`` (face connectivity).
     """
-    from scipy import ndimage
-
     distances = distance[mask]
     radius = float((mask.ndim + 1) * distances.mean())
-    if components is None:
-        components = ndimage.label(mask)[0]
     sizes = np.bincount(components.ravel())
     ball = _ball(radius, mask.ndim)
     counted = np.flatnonzero(sizes >= MIN_SIZE_FRACTION * ball)
