@@ -33,7 +33,7 @@ def test_objects_splits_touching_discs_and_writes_a_table_in_micrometres(tmp_pat
     assert "wrote 3 objects" in capsys.readouterr().out
 
 
-def test_no_split_keeps_touching_objects_and_min_size_drops_small_ones(tmp_path):
+def test_no_split_min_size_and_radius(tmp_path):
     labels = discs()
     labels[60:62, 2:4] = 1  # a 4-pixel speck
     tifffile.imwrite(tmp_path / "c.tif", labels)
@@ -43,6 +43,9 @@ def test_no_split_keeps_touching_objects_and_min_size_drops_small_ones(tmp_path)
     assert tifffile.imread(tmp_path / "a.tif").max() == 3  # two touching discs as one, the disc, the speck
     assert main(["objects", str(tmp_path / "c.tif"), "-o", str(tmp_path / "b.tif"), "--min-size", "10"]) == 0
     assert tifffile.imread(tmp_path / "b.tif").max() == 3  # split, speck dropped
+    radius = ["--radius", "40", "--min-size", "0"]  # seeds at least 18 px apart: the pair's centres are 17 apart
+    assert main(["objects", str(tmp_path / "c.tif"), "-o", str(tmp_path / "r.tif"), *radius]) == 0
+    assert tifffile.imread(tmp_path / "r.tif").max() == 3  # the pair as one, the disc, the speck
 
 
 def test_image_adds_intensities_and_classes_choose(tmp_path):
@@ -89,6 +92,8 @@ def test_errors_are_in_flag_terms(tmp_path, labels_tif, capsys):
     assert "error: --classes [7]: no pixel of labels has id 7" in capsys.readouterr().err
     assert main(["objects", str(labels_tif), "-o", out, "--min-size", "-1"]) == 1
     assert "error: --min-size -1.0 must be >= 0" in capsys.readouterr().err
+    assert main(["objects", str(labels_tif), "-o", out, "--radius", "0"]) == 1
+    assert "error: --radius 0.0 must be > 0 (or drop it to measure it)" in capsys.readouterr().err
     assert main(["objects", str(labels_tif), "-o", out, "--threads", "0"]) == 1
     assert "error: --threads 0 must be an integer >= 1, or drop it" in capsys.readouterr().err
     many = np.arange(3, dtype=np.uint8).repeat(30).reshape(9, 10) + 1

@@ -336,6 +336,19 @@ def test_the_typical_radius_is_not_inflated_by_one_large_clump():
     assert _typical_radius(mask, distance, ndimage.label(mask)[0]) <= 1.6 * 10.5
 
 
+def test_elongated_textured_nuclei_stay_whole_given_half_their_length_as_radius():
+    from skimage.measure import regionprops_table
+
+    from benchmarks.objects import ellipse_field, match
+
+    image, truth = ellipse_field(3.0, 10, touching=False, side=384)
+    labels = np.where(truth > 0, 1, 2).astype(np.uint8)
+    half_length = np.median(regionprops_table(truth, properties=["axis_major_length"])["axis_major_length"]) / 2
+    objects = split_instances(labels, [1], image=image, radius=half_length)
+    assert abs(int(objects.max()) - int(truth.max())) <= 0.02 * truth.max()
+    assert match(objects, truth)["f1"] >= 0.95
+
+
 @pytest.mark.slow
 def test_benchmark_corrections_start_from_the_five_stroke_segmentation():
     from benchmarks.datasets import MISSING_DATA

@@ -70,6 +70,13 @@ def test_make_objects_adds_a_labels_layer_with_features_and_leaves_the_segmentat
     assert list(pd.read_csv(tmp_path / "objects.csv")["label"]) == [1, 2, 3]
 
 
+def test_a_segmentation_opened_before_the_widget_shows_its_default_classes(viewer):
+    viewer.add_labels(discs(), name="seg")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-diffseg", "Feature clustering")
+    assert widget.objects_source.value is viewer.layers["seg"]
+    assert widget.object_classes.value == "2"
+
+
 def test_split_touching_off_and_min_size_filter(viewer, widget, qtbot):
     labels = discs()
     labels[60:62, 2:4] = 2  # a 4-pixel speck
@@ -84,6 +91,18 @@ def test_split_touching_off_and_min_size_filter(viewer, widget, qtbot):
     make_and_wait(widget, qtbot)
     assert viewer.layers["seg objects"].data.max() == 3  # pair split, speck dropped
     assert len([layer for layer in viewer.layers if layer.name == "seg objects"]) == 1
+
+
+def test_a_radius_typed_in_replaces_the_measured_one(viewer, widget, qtbot):
+    viewer.add_labels(discs(), name="seg")
+    widget.objects_source.value = viewer.layers["seg"]
+    widget.object_min_size.value = "0"
+    widget.object_radius.value = "40"  # seeds at least 18 px apart: the touching pair (centres 17 px apart) stays one
+    make_and_wait(widget, qtbot)
+    assert viewer.layers["seg objects"].data.max() == 2
+    widget.object_radius.value = ""  # measured: 10 px
+    make_and_wait(widget, qtbot)
+    assert viewer.layers["seg objects"].data.max() == 3
 
 
 def test_all_slices_makes_objects_of_every_slice_and_this_slice_of_one(viewer, widget, qtbot):
@@ -110,6 +129,10 @@ def test_bad_values_are_notified_in_widget_terms(viewer, widget, qtbot, errors):
     widget.make_objects()
     assert errors and "'Min size' must be a number" in errors[-1]
     widget.object_min_size.value = ""
+    widget.object_radius.value = "0"
+    widget.make_objects()
+    assert "'Radius' must be a number > 0 (or empty for automatic); got '0'" in errors[-1]
+    widget.object_radius.value = ""
     widget.object_classes.value = "7"
     make_and_wait(widget, qtbot)
     assert "'Classes' [7]: no pixel of labels has id 7" in errors[-1]

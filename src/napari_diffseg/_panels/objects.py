@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 OBJECTS_SUFFIX = " objects"
 _MARKER = "napari_diffseg_objects"
 # The library's parameter names in its messages -> the controls of this panel.
-_CONTROLS = (("pass classes=[...]", "fill in 'Classes'"), ("classes=", "'Classes' "), ("min_size=", "'Min size' "))
+_CONTROLS = (
+    ("pass classes=[...]", "fill in 'Classes'"),
+    ("classes=", "'Classes' "),
+    ("min_size=", "'Min size' "),
+    ("radius=", "'Radius' "),
+)
 
 
 def objects_frames(
@@ -41,6 +46,7 @@ def objects_frames(
     classes: list[int] | None,
     split_touching: bool,
     min_size: float | None,
+    radius: float | None,
     spacing: tuple[float, ...] | None,
     unit: str | None,
 ) -> Iterator[tuple[int, int]]:
@@ -50,7 +56,7 @@ def objects_frames(
     """
     from ..objects import measure_objects, object_classes, split_instances, split_slices
 
-    options = {"image": image, "split_touching": split_touching, "min_size": min_size}
+    options = {"image": image, "split_touching": split_touching, "min_size": min_size, "radius": radius}
     if labels.ndim == 2:
         objects = split_instances(labels, classes, spacing=spacing, **options)
     else:
@@ -76,7 +82,7 @@ def _until_done(done: threading.Event, *args: Any, **kwargs: Any) -> Iterator[tu
 
 
 class ObjectsPanel:
-    """Segmentation layer, classes, *Split touching*, minimum size, *Make objects*, *Save table…*.
+    """Segmentation layer, classes, *Split touching*, minimum size, radius, *Make objects*, *Save table…*.
 
     Parameters
     ----------
@@ -128,12 +134,27 @@ class ObjectsPanel:
             tooltip="Smallest object area (in the layer's units squared when it has a scale); "
             "empty: a tenth of a typical object",
         )
+        self.radius = LineEdit(
+            name="object_radius",
+            label="Radius",
+            tooltip="Typical object radius (in the layer's units when it has a scale): seeds are at least "
+            "0.45 radius apart, so a larger radius splits less (e.g. elongated nuclei cut across); "
+            "empty: measured on the class",
+        )
         self.make_button = PushButton(name="make_objects_button", text="Make objects")
         self.save_button = PushButton(name="save_table_button", text="Save table…", enabled=False)
         buttons = Container(widgets=[self.make_button, self.save_button], layout="horizontal", labels=False)
-        self.controls: list[Widget] = [self.segmentation, self.classes, self.split_touching, self.min_size, buttons]
+        self.controls: list[Widget] = [
+            self.segmentation,
+            self.classes,
+            self.split_touching,
+            self.min_size,
+            self.radius,
+            buttons,
+        ]
         self.named: list[Widget] = [*self.controls[:-1], self.make_button, self.save_button]
         self.segmentation.changed.connect(self.fill_default_classes)
+        self.fill_default_classes()  # a segmentation already in the viewer is chosen without a change
 
     @property
     def running(self) -> bool:
@@ -200,6 +221,7 @@ class ObjectsPanel:
             classes=_int_list(self.classes.value, "Classes"),
             split_touching=self.split_touching.value,
             min_size=_number(self.min_size.value, "Min size"),
+            radius=_number(self.radius.value, "Radius", positive=True),
             spacing=spacing,
             unit=unit if spacing is not None else None,
             _start_thread=False,
@@ -317,13 +339,16 @@ def _int_list(text: str, label: str) -> list[int] | None:
         raise ValueError(f"'{label}' must be comma-separated class ids such as 1,3 (or empty); got {text!r}") from None
 
 
-def _number(text: str, label: str) -> float | None:
+def _number(text: str, label: str, *, positive: bool = False) -> float | None:
+    """The number typed in a field (None when empty); ``positive``: above 0, else at least 0."""
     if not text.strip():
         return None
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise ValueError(f"'{label}' must be a number >= 0 (or empty for automatic); got {text!r}")
+    if not (value > 0 if positive else value >= 0):
+        raise ValueError(
+            f"'{label}' must be a number {'>' if positive else '>='} 0 (or empty for automatic); got {text!r}"
+        )
     return value

@@ -37,6 +37,7 @@ PARAMETERS = (
     "overwrite",
     "client",
     "min_size",
+    "radius",
     "workers",
 )
 
@@ -54,6 +55,7 @@ PHRASES = (
     ("use preset='fast', fewer channels, or a smaller train_pixels", "use --preset fast or fewer --channels"),
     (" or None; got", "; got"),
     (" or None", " or drop it"),
+    ("(or None", "(or drop it"),
     ("train slice ", "--train-slices: slice "),
     ("(or pass an array)", ""),
     ("classes=[...]", "--classes"),

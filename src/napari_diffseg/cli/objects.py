@@ -51,7 +51,7 @@ def add_objects_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_object_options(parser: argparse.ArgumentParser, *, outputs: bool = True) -> None:
-    """Add the options that make objects: ``--table``, ``--classes``, ``--no-split``, ``--min-size``, ``--3d``.
+    """Add the object options: ``--table``, ``--classes``, ``--no-split``, ``--min-size``, ``--radius``, ``--3d``.
 
     Parameters
     ----------
@@ -93,6 +93,13 @@ def add_object_options(parser: argparse.ArgumentParser, *, outputs: bool = True)
         metavar="N",
         help="drop (or merge into a neighbour) objects smaller than N pixels, or square micrometres with a "
         "pixel size (default: a tenth of a typical object; 0 keeps all)",
+    )
+    group.add_argument(
+        "--radius",
+        type=float,
+        metavar="R",
+        help="typical object radius in pixels, or micrometres with a pixel size: seeds are at least 0.45 R apart, "
+        "so a larger R splits less (default: measured on the class)",
     )
     slices = group.add_mutually_exclusive_group()
     slices.add_argument(
@@ -168,6 +175,7 @@ def write_objects(
         image=image,
         split_touching=not args.no_split,
         min_size=args.min_size,
+        radius=args.radius,
         spacing=spacing,
         per_slice=args.per_slice,
         workers=args.threads,
