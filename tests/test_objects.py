@@ -320,6 +320,41 @@ def test_a_disc_cut_in_two_is_merged_back_and_touching_discs_are_not():
     assert merged.max() == 3
 
 
+def test_nuclei_lying_apart_and_cut_in_halves_are_merged_back_and_a_touching_pair_is_not():
+    from skimage.draw import ellipse
+
+    from napari_diffseg.objects import _merge_convex_pairs
+
+    shape = (120, 400)
+    objects = np.zeros(shape, np.uint32)
+    for k, x in enumerate((40, 120, 200)):  # three elongated nuclei, each cut across its middle
+        rows, cols = ellipse(40, x, 10, 25, shape)
+        objects[rows, cols] = np.where(cols < x, 2 * k + 1, 2 * k + 2)
+    pair = disc(shape, (90, 300), 15.5) | disc(shape, (90, 326), 15.5)  # two touching nuclei of that size
+    objects[pair] = np.where(np.nonzero(pair)[1] < 313, 7, 8)
+    merged = _merge_convex_pairs(objects)
+    # Two halves cover over 1.5 times the median object (a half), not the median component (a nucleus).
+    assert merged.max() == 5
+    assert all(len(np.unique(merged[objects == 2 * k + 1])) == 1 for k in range(3))
+    assert all((merged[objects == 2 * k + 1][0] == merged[objects == 2 * k + 2]).all() for k in range(3))
+    assert len(np.unique(merged[pair])) == 2
+
+
+def test_the_wider_merge_leaves_clumps_of_more_than_four_objects():
+    from napari_diffseg.objects import _merge_convex_pairs
+
+    objects = np.zeros((200, 480), np.uint32)
+    for k in range(11):  # lying apart: eleven objects of 100 px and twelve of 900 px
+        objects[10:20, 10 + 40 * k : 20 + 40 * k] = k + 1
+    for k in range(12):
+        objects[40:70, 10 + 40 * k : 40 + 40 * k] = 12 + k
+    for k in range(5):  # a clump of five 300 px pieces: any two make a rectangle of 600 px
+        objects[100:130, 10 + 10 * k : 20 + 10 * k] = 24 + k
+    # 600 px is over 1.5 times the median object (300 px) and within 1.5 times the median group
+    # (900 px), but the clump has more than four objects.
+    assert np.array_equal(_merge_convex_pairs(objects), objects)
+
+
 def test_the_typical_radius_is_not_inflated_by_one_large_clump():
     from scipy import ndimage
 

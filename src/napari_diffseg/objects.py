@@ -31,7 +31,9 @@ How objects are made, for every chosen class on its own (``r`` is the typical ra
 5. ``fill_holes``: every hole enclosed by a single object is filled (gaps between objects stay);
 6. with ``split_touching``, two touching objects whose union covers at most 1.5 times the median
    object size and has a solidity of at least 0.9 are merged (one nucleus the watershed cut in
-   two), the most convex unions first, each object once.
+   two), and so are those of a group of at most 4 touching objects whose union covers at most 1.5
+   times the median group with a solidity of at least 0.95 (nuclei lying apart, cut in pieces);
+   the most convex unions first, each object once per round, up to three rounds.
 
 The typical radius of step 1 is at most 1.6 times the median, over the class's components, of
 their deepest distance to the background, so that a few large clumps of touching objects do not
@@ -73,9 +75,14 @@ TIGHTEN_SMOOTHING = 0.05
 # The typical radius is at most this many times the median depth of the class's components.
 RADIUS_CAP = 1.6
 # Touching objects merge when their union covers at most MERGE_AREA times the median object size
-# and its solidity is at least MERGE_SOLIDITY.
+# and its solidity is at least MERGE_SOLIDITY, or, in a group of at most MERGE_PIECES touching
+# objects, at most MERGE_AREA times the median group (where objects stand apart: one nucleus cut in
+# pieces) and at least MERGE_SOLIDITY_WIDE; up to MERGE_ROUNDS rounds.
 MERGE_AREA = 1.5
 MERGE_SOLIDITY = 0.9
+MERGE_SOLIDITY_WIDE = 0.95  # two equal discs 1.5 radii apart
+MERGE_PIECES = 4  # the wider merge: groups of at most this many objects
+MERGE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -467,39 +474,89 @@ def _ball(radius: float, ndim: int) -> float:
 def _merge_convex_pairs(objects: np.ndarray) -> np.ndarray:
     """Merge two touching objects whose union is convex and small: a nucleus that the watershed cut in two.
 
-    Candidates are the face-adjacent pairs whose union covers at most ``MERGE_AREA`` times the
-    median object size and has a solidity (its area over its convex hull's) of at least
-    ``MERGE_SOLIDITY``; the most convex unions merge first, each object at most once.
+    Candidates are the face-adjacent pairs whose union has a solidity (its area over its convex
+    hull's) of at least ``MERGE_SOLIDITY`` and covers at most ``MERGE_AREA`` times the median
+    object size, or, in a group of at most ``MERGE_PIECES`` touching objects, of at least
+    ``MERGE_SOLIDITY_WIDE`` and at most ``MERGE_AREA`` times the median group (where nuclei lie
+    apart, a group is one nucleus, however many pieces it was cut into; the bound on the pieces
+    keeps the clumps of dense fields out). The most convex unions merge first, each object once
+    per round, for up to ``MERGE_ROUNDS`` rounds (a nucleus cut in three comes back whole).
     """
     from scipy import ndimage
-    from skimage.measure import regionprops
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     n = int(objects.max())
-    if n < 2:
-        return objects
-    sizes = np.bincount(objects.ravel(), minlength=n + 1)
     first, second = _touching_pairs(objects)
-    small = sizes[first] + sizes[second] <= MERGE_AREA * np.median(sizes[1:][sizes[1:] > 0])
-    first, second = first[small], second[small]
     if not first.size:
         return objects
-    boxes = ndimage.find_objects(objects)
+    pixels = np.bincount(objects.ravel(), minlength=n + 1)
+    group = connected_components(coo_matrix((np.ones(first.size), (first, second)), (n + 1, n + 1)), directed=False)[1]
+    present = np.flatnonzero(pixels[1:]) + 1
+    group_cap = MERGE_AREA * np.median(np.bincount(group[present], pixels[present])[np.unique(group[present])])
+    bounds = np.zeros((n + 1, objects.ndim, 2), np.int64)  # per id and axis: start, stop (0, 0 when absent)
+    for index, box in enumerate(ndimage.find_objects(objects), start=1):
+        if box is not None:
+            bounds[index] = [(s.start, s.stop) for s in box]
+    low, high = bounds[..., 0], bounds[..., 1]
+    owner = np.arange(n + 1, dtype=objects.dtype)  # each id -> the object it now belongs to
+    for _ in range(MERGE_ROUNDS):
+        into = _merge_round(objects, owner, (first, second), pixels, group, group_cap, (low, high))
+        if into is None:
+            break
+        owner = into[owner]
+    return _sequential(owner[objects]) if (owner != np.arange(n + 1)).any() else objects
+
+
+def _merge_round(
+    objects: np.ndarray,
+    owner: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
+    pixels: np.ndarray,
+    group: np.ndarray,
+    group_cap: float,
+    bounds: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray | None:
+    """One round of :func:`_merge_convex_pairs`: per object, the one it merges into (None when no pair merges).
+
+    ``owner`` maps the ids of ``objects`` to the objects of the earlier rounds; ``pairs`` are the
+    ids' touching pairs, ``pixels`` their sizes, ``group`` their groups of touching objects (the
+    wider merge's cap ``group_cap``) and ``bounds`` their bounding boxes (low, high corners).
+    """
+    from skimage.measure import regionprops
+
+    a, b = owner[pairs[0]], owner[pairs[1]]
+    keys = np.unique(np.minimum(a, b).astype(np.int64) * owner.size + np.maximum(a, b))
+    first, second = keys // owner.size, keys % owner.size
+    first, second = first[first != second], second[first != second]
+    sizes = np.bincount(owner, pixels, minlength=owner.size)
+    present = np.flatnonzero(sizes[1:]) + 1
+    pieces = np.bincount(group[present], minlength=owner.size)  # objects per group
+    union = sizes[first] + sizes[second]
+    wide = (pieces[group[first]] <= MERGE_PIECES) & (union <= group_cap)
+    needed = np.where(
+        union <= MERGE_AREA * np.median(sizes[present]), MERGE_SOLIDITY, np.where(wide, MERGE_SOLIDITY_WIDE, np.inf)
+    )
+    candidate = np.isfinite(needed)
+    first, second, needed = first[candidate], second[candidate], needed[candidate]
+    if not first.size:
+        return None
+    low, high = bounds
     solidity = np.empty(first.size)
-    for k, (a, b) in enumerate(zip(first, second, strict=True)):
-        box = tuple(
-            slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(boxes[a - 1], boxes[b - 1], strict=True)
-        )
-        crop = objects[box]
-        solidity[k] = regionprops(((crop == a) | (crop == b)).view(np.uint8))[0].solidity
-    target = np.arange(n + 1, dtype=objects.dtype)
-    merged = np.zeros(n + 1, bool)
+    for k, (p, q) in enumerate(zip(first, second, strict=True)):
+        members = (owner == p) | (owner == q)
+        box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low[members].min(0), high[members].max(0), strict=True))
+        crop = owner[objects[box]]
+        solidity[k] = regionprops(((crop == p) | (crop == q)).view(np.uint8))[0].solidity
+    into = np.arange(owner.size, dtype=owner.dtype)
+    merged = np.zeros(owner.size, bool)
     for k in np.argsort(-solidity, kind="stable"):
-        a, b = first[k], second[k]
+        p, q = first[k], second[k]
         if solidity[k] < MERGE_SOLIDITY:
             break
-        if not (merged[a] or merged[b]):
-            target[b], merged[a], merged[b] = a, True, True
-    return _sequential(target[objects]) if merged.any() else objects
+        if solidity[k] >= needed[k] and not (merged[p] or merged[q]):
+            into[q], merged[p], merged[q] = p, True, True
+    return into if merged.any() else None
 
 
 def _touching_pairs(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
