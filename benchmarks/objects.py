@@ -461,8 +461,8 @@ def ellipse_field(
     0.8-1.25, at random angles, cover 15 % of the field apart from each other or, ``touching``,
     30 % with up to a fifth of each hidden under the earlier ones. Brightness rises from 0.4 at
     the rim to 1 in the middle (a nucleus is thicker there), times a chromatin texture (Gaussian
-    noise smoothed over ``size / 6``, 20 % of the mean), over a background of 0.2 with noise of
-    0.05, blurred over 1 px.
+    noise smoothed over ``size / 6``, its standard deviation a third of the mean), over a
+    background of 0.2 with noise of 0.05, blurred over 1 px.
     """
     import edt
     from scipy import ndimage

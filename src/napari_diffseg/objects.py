@@ -528,7 +528,8 @@ def _merge_round(
     a, b = owner[pairs[0]], owner[pairs[1]]
     keys = np.unique(np.minimum(a, b).astype(np.int64) * owner.size + np.maximum(a, b))
     first, second = keys // owner.size, keys % owner.size
-    first, second = first[first != second], second[first != second]
+    distinct = first != second  # the pieces of one object no longer pair
+    first, second = first[distinct], second[distinct]
     sizes = np.bincount(owner, pixels, minlength=owner.size)
     present = np.flatnonzero(sizes[1:]) + 1
     pieces = np.bincount(group[present], minlength=owner.size)  # objects per group
