@@ -583,7 +583,7 @@ def _split_pass(
     voxel = float(np.prod(sampling))
     exact = _distance(mask, sampling)
     distance = exact.astype(np.float32)
-    components = ndimage.label(mask)[0]
+    components = None if options.radius else ndimage.label(mask)[0]  # labelled here only to measure the radius
     radius = options.radius or _typical_radius(mask, distance, components)
     ball = _ball(radius, mask.ndim)
     if options.fill_holes:
@@ -591,7 +591,9 @@ def _split_pass(
         if filled is not mask:
             mask, exact = filled, _distance(filled, sampling)
             distance = exact.astype(np.float32)
-            components = ndimage.label(mask)[0]
+            components = None
+    if components is None:
+        components = ndimage.label(mask)[0]
     min_size = MIN_SIZE_FRACTION * ball if options.min_size is None else options.min_size
     components = _drop_small(components, min_size / voxel)
     if options.split_touching and components.max() > 0:
