@@ -91,6 +91,35 @@ def test_tighten_removes_the_halo_and_keeps_dim_objects():
         split_instances(halo, image=image, tighten=1.5)
 
 
+def test_nuclei_on_tissue_that_the_class_took_in_are_counted_and_textured_nuclei_stay_whole():
+    from benchmarks.objects import match
+
+    shape = (240, 320)
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    tissue = (yy > 20) & (yy < 220) & (xx > 20) & (xx < 300)  # dim tissue on a dark background
+    centres = [(60 + 60 * i, 60 + 66 * j) for i in range(3) for j in range(4)]
+    truth = np.zeros(shape, np.int32)
+    for k, (cy, cx) in enumerate(centres, 1):
+        truth[(yy - cy) ** 2 + (xx - cx) ** 2 < rng.uniform(11, 15) ** 2] = k
+    image = np.where(truth > 0, 800.0, np.where(tissue, 220.0, 60.0)) + rng.normal(0, 25, shape)
+    labels = np.where(tissue, 1, 2).astype(np.uint8)  # the nuclei class took in the whole tissue
+    objects = split_instances(labels, [1], image=image)
+    assert int(objects.max()) == len(centres)
+    assert match(objects, truth)["f1"] == 1.0
+    assert (objects[tissue & (truth == 0)] > 0).mean() < 0.02  # the tissue is left out
+
+    # Nuclei whose dim rim stands out from the background: the rim stays in them.
+    core = np.zeros(shape, bool)
+    for cy, cx in centres:
+        core |= (yy - cy) ** 2 + (xx - cx) ** 2 < 7**2
+    spots = core & (rng.random(shape) < 0.5)
+    textured = np.where(spots, 900.0, np.where(truth > 0, 520.0, 60.0)) + rng.normal(0, 25, shape)
+    whole = split_instances(np.where(truth > 0, 1, 2).astype(np.uint8), [1], image=textured, refine_boundaries=False)
+    assert int(whole.max()) == len(centres)
+    assert ((whole > 0) & (truth > 0)).sum() / ((whole > 0) | (truth > 0)).sum() > 0.9
+
+
 def test_size_filter_default_explicit_and_off():
     shape = (80, 120)
     labels = np.zeros(shape, np.uint8)

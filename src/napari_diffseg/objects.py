@@ -23,7 +23,10 @@ How objects are made, for every chosen class on its own (``r`` is the typical ra
    weighted over ``r``) to its own median intensity (image smoothed over ``0.05 r``; holes this
    leaves inside one object are filled back), and steps 1-3 run again on what is left: a class
    drawn too wide loses its halo, dim gaps between touching nuclei open, and a dim nucleus
-   beside a bright one keeps its own threshold;
+   beside a bright one keeps its own threshold. An object that is bright matter on dim matter
+   (its pixels at or below its Otsu threshold stand out from the local background by less than
+   0.35 of the contrast of those above it: nuclei in tissue that the class took in) keeps at
+   most its pixels above its Otsu threshold;
 4. with ``image`` and ``refine_boundaries``, each object's boundary moves to the strongest
    intensity edge near it: a watershed of the gradient magnitude (image smoothed over
    ``0.15 r``), seeded by the objects' cores (deeper than ``0.4 r``) and by the background
@@ -72,6 +75,10 @@ EDGE_SMOOTHING = 0.15
 # intensity smoothed over TIGHTEN_SMOOTHING * r.
 BACKGROUND_REACH = 1.0
 TIGHTEN_SMOOTHING = 0.05
+# An object whose dim part (below its Otsu threshold) stands out from the local background by
+# less than this share of its bright part's contrast is bright matter lying on dim matter.
+DIM_SHARE = 0.35
+OTSU_BINS = 256  # of each object's histogram for its Otsu threshold (scikit-image's default)
 # The typical radius is at most this many times the median depth of the class's components.
 RADIUS_CAP = 1.6
 # Touching objects merge when their union covers at most MERGE_AREA times the median object size
@@ -193,10 +200,14 @@ def split_instances(
         first split loses its pixels dimmer than this fraction of the way from the local
         background intensity (the mean intensity outside the class within about one typical
         radius) to the object's median intensity (holes this opens inside an object are
-        filled back); the remaining mask is split again (radius,
-        size filter and seeds measured anew). This removes the halo that a class drawn a little
-        too wide adds around each nucleus and opens the dim gaps between touching ones. 0 turns
-        it off; the default 0.6 was chosen on the 40x DAPI tissue nuclei and nuclei2d.
+        filled back); an object whose pixels at or below its Otsu threshold stand out from the
+        local background by less than 0.35 of the contrast of those above it (nuclei in dim
+        tissue that the class took in) keeps at most those above its Otsu threshold. The
+        remaining mask is split again (radius, size filter and seeds measured anew). This
+        removes the halo that a class drawn a little too wide adds around each nucleus and the
+        dim tissue around nuclei that a class drawn far too wide takes in, and opens the dim
+        gaps between touching ones. 0 turns it off; the default 0.6 and the share 0.35 were
+        chosen on the 40x DAPI tissue nuclei and nuclei2d.
     workers : int, optional
         For a stack split per slice: how many slices are split at once, in threads (the work
         releases the GIL: 2 workers on 2 free cores took 0.6x the wall time of 1, on a loaded
@@ -633,7 +644,8 @@ def _tighten(
     Holes this leaves inside one object are filled back (a nucleus's dim texture stays).
     The local background is the mean intensity outside the objects, weighted by a Gaussian of
     ``BACKGROUND_REACH * radius`` (a normalised convolution); the intensity is smoothed over
-    ``TIGHTEN_SMOOTHING * radius`` (at least a pixel).
+    ``TIGHTEN_SMOOTHING * radius`` (at least a pixel). An object that is bright matter on dim
+    matter (:func:`_bright_on_dim`) keeps at most its pixels above its Otsu threshold.
     """
     from scipy import ndimage
 
@@ -641,9 +653,54 @@ def _tighten(
     smooth = ndimage.gaussian_filter(intensity, np.maximum(1.0, TIGHTEN_SMOOTHING * radius / sampling), truncate=3.0)
     fallback = float(smooth[~inside].mean()) if not inside.all() else 0.0
     background = _local_mean(smooth, ~inside, BACKGROUND_REACH * radius / sampling, fallback)
-    median = _medians(smooth[inside], objects[inside], int(objects.max()))
-    kept = inside & (smooth > background + fraction * (median[objects] - background))
+    n = int(objects.max())
+    median = _medians(smooth[inside], objects[inside], n)
+    threshold = np.maximum(
+        background + fraction * (median[objects] - background), _bright_on_dim(smooth, objects, background, n)[objects]
+    )
+    kept = inside & (smooth > threshold)
     return _fill_enclosed_holes(np.where(kept, objects, 0)) > 0  # dim texture inside a nucleus stays
+
+
+def _bright_on_dim(smooth: np.ndarray, objects: np.ndarray, background: np.ndarray, n: int) -> np.ndarray:
+    """Per object 0..n: its Otsu threshold where it is bright matter lying on dim matter, else -inf.
+
+    That is where the mean of its pixels at or below its Otsu threshold lies less than
+    ``DIM_SHARE`` of the way from the local background to the mean of those above it: nuclei
+    in the tissue around them that a class took in, not a nucleus's dim texture, which stands
+    out from the background by about half its bright texture's contrast (median 0.55 over the
+    annotated 40x DAPI tissue nuclei, 95 % of them above 0.35). The
+    threshold is scikit-image's ``threshold_otsu`` of the object's smoothed intensities in
+    ``OTSU_BINS`` bins from their minimum to their maximum (all objects' histograms in one
+    count).
+    """
+    from skimage.filters import threshold_otsu
+
+    inside = objects > 0
+    ids, values = objects[inside].astype(np.int64), smooth[inside]
+    counts = np.bincount(ids, minlength=n + 1)
+    present = np.flatnonzero(counts)
+    order = np.argsort(ids, kind="stable")
+    starts = np.cumsum(counts)[present] - counts[present]
+    low = np.full(n + 1, np.inf, np.float32)
+    high = np.full(n + 1, -np.inf, np.float32)
+    low[present] = np.minimum.reduceat(values[order], starts)
+    high[present] = np.maximum.reduceat(values[order], starts)
+    width = np.where(high > low, high - low, 1.0)
+    bins = np.minimum(((values - low[ids]) / width[ids] * OTSU_BINS).astype(np.int64), OTSU_BINS - 1)
+    histograms = np.bincount(ids * OTSU_BINS + bins, minlength=(n + 1) * OTSU_BINS).reshape(n + 1, OTSU_BINS)
+    centres = (np.arange(OTSU_BINS) + 0.5) / OTSU_BINS
+    otsu = np.full(n + 1, np.inf, np.float32)
+    for index in present[high[present] > low[present]]:
+        otsu[index] = threshold_otsu(hist=(histograms[index], low[index] + centres * width[index]))
+    upper = values > otsu[ids]
+    dim = np.bincount(ids, np.where(upper, 0, values), n + 1) / np.maximum(1, np.bincount(ids, ~upper, n + 1))
+    bright = np.bincount(ids, np.where(upper, values, 0), n + 1) / np.maximum(1, np.bincount(ids, upper, n + 1))
+    local = np.bincount(ids, background[inside], n + 1) / np.maximum(1, counts)
+    out = np.full(n + 1, -np.inf, np.float32)
+    chosen = np.isfinite(otsu) & (bright > local) & (dim - local < DIM_SHARE * (bright - local))
+    out[chosen] = otsu[chosen]
+    return out
 
 
 def _local_mean(values: np.ndarray, where: np.ndarray, sigma: np.ndarray, fallback: float) -> np.ndarray:
