@@ -120,6 +120,22 @@ def test_nuclei_on_tissue_that_the_class_took_in_are_counted_and_textured_nuclei
     assert ((whole > 0) & (truth > 0)).sum() / ((whole > 0) | (truth > 0)).sum() > 0.9
 
 
+def test_nuclei_in_tissue_that_the_class_took_in_are_found_in_3d_too():
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:40, :90, :90]
+    truth = np.zeros(z.shape, np.int32)
+    centres = [(cz, cy, cx) for cz in (12, 28) for cy in (25, 65) for cx in (25, 65)]
+    for k, (cz, cy, cx) in enumerate(centres, 1):
+        truth[(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 < 8**2] = k
+    tissue = (z > 3) & (z < 37) & (y > 5) & (y < 85) & (x > 5) & (x < 85)
+    image = np.where(truth > 0, 800.0, np.where(tissue, 200.0, 50.0)) + rng.normal(0, 20, truth.shape)
+    objects = split_instances(np.where(tissue, 1, 2).astype(np.uint8), [1], image=image, per_slice=False)
+    assert int(objects.max()) == len(centres)
+    owners = [np.bincount(objects[truth == k]).argmax() for k in range(1, len(centres) + 1)]
+    assert 0 not in owners and len(set(owners)) == len(centres)  # one object per nucleus
+    assert all((objects == o).sum() < 1.5 * (truth == k).sum() for k, o in enumerate(owners, 1))  # without the tissue
+
+
 def test_size_filter_default_explicit_and_off():
     shape = (80, 120)
     labels = np.zeros(shape, np.uint8)
