@@ -654,38 +654,38 @@ def _tighten(
     fallback = float(smooth[~inside].mean()) if not inside.all() else 0.0
     background = _local_mean(smooth, ~inside, BACKGROUND_REACH * radius / sampling, fallback)
     n = int(objects.max())
-    median = _medians(smooth[inside], objects[inside], n)
-    threshold = np.maximum(
-        background + fraction * (median[objects] - background), _bright_on_dim(smooth, objects, background, n)[objects]
-    )
+    ids, values = objects[inside], smooth[inside]
+    median = _medians(values, ids, n)
+    bright_part = _bright_on_dim(values, ids, background[inside], n)
+    threshold = np.maximum(background + fraction * (median[objects] - background), bright_part[objects])
     kept = inside & (smooth > threshold)
     return _fill_enclosed_holes(np.where(kept, objects, 0)) > 0  # dim texture inside a nucleus stays
 
 
-def _bright_on_dim(smooth: np.ndarray, objects: np.ndarray, background: np.ndarray, n: int) -> np.ndarray:
+def _bright_on_dim(values: np.ndarray, ids: np.ndarray, background: np.ndarray, n: int) -> np.ndarray:
     """Per object 0..n: its Otsu threshold where it is bright matter lying on dim matter, else -inf.
 
-    That is where the mean of its pixels at or below its Otsu threshold lies less than
-    ``DIM_SHARE`` of the way from the local background to the mean of those above it: nuclei
-    in the tissue around them that a class took in, not a nucleus's dim texture, which stands
-    out from the background by about half its bright texture's contrast (median 0.55 over the
-    annotated 40x DAPI tissue nuclei, 95 % of them above 0.35). The
-    threshold is scikit-image's ``threshold_otsu`` of the object's smoothed intensities in
-    ``OTSU_BINS`` bins from their minimum to their maximum (all objects' histograms in one
-    count).
+    ``values``, ``ids`` and ``background``: the smoothed intensity, the object id and the local
+    background intensity of every object pixel. An object is bright matter on dim matter where
+    the mean of its pixels at or below its Otsu threshold lies less than ``DIM_SHARE`` of the
+    way from the local background to the mean of those above it: nuclei in the tissue around
+    them that a class took in, not a nucleus's dim texture, which stands out from the background
+    by about half its bright texture's contrast (median 0.55 over the annotated 40x DAPI tissue
+    nuclei, 95 % of them above 0.35). The threshold is scikit-image's ``threshold_otsu`` of the
+    object's values in ``OTSU_BINS`` bins from their minimum to their maximum (all objects'
+    histograms in one count).
     """
     from skimage.filters import threshold_otsu
 
-    inside = objects > 0
-    ids, values = objects[inside].astype(np.int64), smooth[inside]
+    ids = ids.astype(np.int64)
     counts = np.bincount(ids, minlength=n + 1)
     present = np.flatnonzero(counts)
-    order = np.argsort(ids, kind="stable")
+    ordered = values[np.argsort(ids, kind="stable")]  # by object (ndimage.minimum is ~9x slower here)
     starts = np.cumsum(counts)[present] - counts[present]
     low = np.full(n + 1, np.inf, np.float32)
     high = np.full(n + 1, -np.inf, np.float32)
-    low[present] = np.minimum.reduceat(values[order], starts)
-    high[present] = np.maximum.reduceat(values[order], starts)
+    low[present] = np.minimum.reduceat(ordered, starts)
+    high[present] = np.maximum.reduceat(ordered, starts)
     width = np.where(high > low, high - low, 1.0)
     bins = np.minimum(((values - low[ids]) / width[ids] * OTSU_BINS).astype(np.int64), OTSU_BINS - 1)
     histograms = np.bincount(ids * OTSU_BINS + bins, minlength=(n + 1) * OTSU_BINS).reshape(n + 1, OTSU_BINS)
@@ -696,7 +696,7 @@ def _bright_on_dim(smooth: np.ndarray, objects: np.ndarray, background: np.ndarr
     upper = values > otsu[ids]
     dim = np.bincount(ids, np.where(upper, 0, values), n + 1) / np.maximum(1, np.bincount(ids, ~upper, n + 1))
     bright = np.bincount(ids, np.where(upper, values, 0), n + 1) / np.maximum(1, np.bincount(ids, upper, n + 1))
-    local = np.bincount(ids, background[inside], n + 1) / np.maximum(1, counts)
+    local = np.bincount(ids, background, n + 1) / np.maximum(1, counts)
     out = np.full(n + 1, -np.inf, np.float32)
     chosen = np.isfinite(otsu) & (bright > local) & (dim - local < DIM_SHARE * (bright - local))
     out[chosen] = otsu[chosen]
