@@ -120,6 +120,40 @@ def test_nuclei_on_tissue_that_the_class_took_in_are_counted_and_textured_nuclei
     assert ((whole > 0) & (truth > 0)).sum() / ((whole > 0) | (truth > 0)).sum() > 0.9
 
 
+def test_textured_nuclei_whose_dim_interior_the_class_left_out_stay_whole_and_dark_gaps_stay_open():
+    from scipy import ndimage
+
+    from benchmarks.objects import match
+
+    shape = (200, 260)
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    truth = np.zeros(shape, np.int32)
+    rim = np.zeros(shape, bool)
+    for k, (cy, cx) in enumerate([(50 + 100 * i, 45 + 57 * j) for i in range(2) for j in range(4)], 1):
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        truth[d2 < 20**2] = k
+        rim |= (d2 < 20**2) & (d2 >= 7**2)
+    # Bright chromatin at the rim, a dim interior (brighter than the background) that the class left out.
+    image = np.where(rim, 900.0, np.where(truth > 0, 420.0, 80.0)) + rng.normal(0, 25, shape)
+    objects = split_instances(np.where(rim, 1, 2).astype(np.uint8), [1], image=image)
+    assert int(objects.max()) == 8
+    assert match(objects, truth)["f1"] == 1.0  # one object per nucleus, interior included
+
+    # Five touching nuclei around a dark gap of about half a nucleus: the gap stays background.
+    ring = np.zeros((120, 120), np.int32)
+    yy, xx = np.mgrid[:120, :120]
+    for k in range(5):
+        cy, cx = 60 + 24.5 * np.sin(2 * np.pi * k / 5), 60 + 24.5 * np.cos(2 * np.pi * k / 5)
+        ring[((yy - cy) ** 2 + (xx - cx) ** 2 < 15**2) & (ring == 0)] = k + 1
+    gap = ndimage.binary_fill_holes(ring > 0) & (ring == 0)
+    assert 0.4 * np.pi * 15**2 < gap.sum() < np.pi * 15**2
+    image = np.where(ring > 0, 900.0, 80.0) + rng.normal(0, 25, ring.shape)
+    objects = split_instances(np.where(ring > 0, 1, 2).astype(np.uint8), [1], image=image, refine_boundaries=False)
+    assert int(objects.max()) == 5
+    assert (objects[gap] > 0).mean() < 0.05
+
+
 def test_nuclei_in_tissue_that_the_class_took_in_are_found_in_3d_too():
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[:40, :90, :90]

@@ -11,7 +11,11 @@ How objects are made, for every chosen class on its own (``r`` is the typical ra
    it stays close for clumps of touching objects and for a mix of sizes, where specks weigh
    little because every pixel counts once;
 2. the class mask is cleaned (``fill_holes``: holes under 5 % of a disc of radius ``r`` are
-   filled); connected components (face connectivity) smaller than ``min_size`` are dropped;
+   filled; before the first split of a class that ``tighten`` then fits to the image, also the
+   holes up to a whole disc whose mean intensity is at least 0.2 of the way from the mean outside
+   the class to the class's mean, such as the dim interior of a textured nucleus that the class
+   left out, not a dark gap between nuclei);
+   connected components (face connectivity) smaller than ``min_size`` are dropped;
 3. with ``split_touching``, seeds are the local maxima of the distance transform smoothed over
    ``r / 4`` (divided by ``r``, plus the image's normalised, smoothed intensity when ``image``
    is given), at least ``0.45 r`` apart (a minimum distance from the size, not a fixed pixel
@@ -64,8 +68,13 @@ MIN_DISTANCE = 0.45
 # Default ``min_size``: this fraction of the area (volume) of a disc (ball) of the typical radius.
 MIN_SIZE_FRACTION = 0.1
 INTENSITY_WEIGHT = 1.0
-# Holes filled before splitting (specks of noise): this fraction of the typical object area.
+# Holes filled before splitting (specks of noise): this fraction of the typical object area. Before
+# the first split of a class that is then tightened to the image, also the holes up to BRIGHT_HOLE of
+# it whose mean intensity is at least HOLE_CONTRAST of the way from the background's mean to the
+# class's (the dim interior of a textured nucleus that the class left out, not a dark gap).
 SPECK_HOLE = 0.05
+BRIGHT_HOLE = 1.0
+HOLE_CONTRAST = 0.2
 # Boundary refinement on the image: object cores deeper than CORE * r seed the objects, pixels
 # farther than GROW * r from every object seed the background, edges smoothed over EDGE_SMOOTHING * r.
 CORE = 0.4
@@ -176,8 +185,11 @@ def split_instances(
         merged into their neighbour. Default: a tenth of the area of a disc (volume of a ball)
         of the typical radius measured on the data (see the module notes); 0 keeps everything.
     fill_holes : bool
-        Fill small holes in the class before splitting and every hole enclosed by a single
-        object after it (gaps between touching objects stay background).
+        Fill small holes in the class before splitting (with ``image`` and ``tighten``, before
+        the first split also holes up to the size of a typical object that are not dark: the dim
+        interior of a textured nucleus; tightening takes out again what of them is dim) and
+        every hole enclosed by a single object after it (gaps between touching objects stay
+        background).
     spacing : sequence of float, optional
         Pixel size per axis of ``labels`` (e.g. a napari layer's ``scale``), for 3D objects and
         for ``min_size`` / ``radius`` in physical units. Default: 1 per axis.
@@ -441,11 +453,12 @@ def _split_mask(
     if not mask.any():
         return np.zeros(mask.shape, np.uint32)
     sampling = np.ones(mask.ndim) if spacing is None else np.asarray(spacing)
-    objects, depth, radius = _split_pass(mask, intensity, options, sampling)
-    if intensity is not None and options.tighten > 0 and objects.max() > 0:
+    tightened = intensity is not None and options.tighten > 0
+    objects, depth, radius = _split_pass(mask, intensity, options, sampling, BRIGHT_HOLE if tightened else 0.0)
+    if tightened and objects.max() > 0:
         tight = _tighten(objects, intensity, radius, sampling, options.tighten)
         if tight.any():
-            objects, depth, radius = _split_pass(tight, intensity, options, sampling)
+            objects, depth, radius = _split_pass(tight, intensity, options, sampling, 0.0)
     if intensity is not None and options.refine_boundaries and objects.max() > 0:
         objects = _snap_to_edges(objects, intensity, radius, sampling, depth)
     if options.fill_holes:
@@ -586,9 +599,13 @@ def _touching_pairs(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split_pass(
-    mask: np.ndarray, intensity: np.ndarray | None, options: _Options, sampling: np.ndarray
+    mask: np.ndarray, intensity: np.ndarray | None, options: _Options, sampling: np.ndarray, bright_hole: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Objects of ``mask`` (steps 1-3 of the module notes), the cleaned mask's distance transform, the radius."""
+    """Objects of ``mask`` (steps 1-3 of the module notes), the cleaned mask's distance transform, the radius.
+
+    ``bright_hole``: with ``fill_holes`` and ``intensity``, the holes that are not dark are filled
+    up to this fraction of the area (volume) of a disc (ball) of the typical radius (0: none).
+    """
     from scipy import ndimage
 
     voxel = float(np.prod(sampling))
@@ -598,7 +615,9 @@ def _split_pass(
     radius = options.radius or _typical_radius(mask, distance, components)
     ball = _ball(radius, mask.ndim)
     if options.fill_holes:
-        filled = _fill_small_holes(mask, SPECK_HOLE * ball / voxel)
+        filled = _fill_small_holes(
+            mask, SPECK_HOLE * ball / voxel, intensity if bright_hole else None, bright_hole * ball / voxel
+        )
         if filled is not mask:
             mask, exact = filled, _distance(filled, sampling)
             distance = exact.astype(np.float32)
@@ -851,16 +870,29 @@ def _box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, ...]:
     )
 
 
-def _fill_small_holes(mask: np.ndarray, max_hole: float) -> np.ndarray:
-    """``mask`` with its holes of at most ``max_hole`` pixels filled (``mask`` itself when there are none)."""
+def _fill_small_holes(
+    mask: np.ndarray, max_hole: float, intensity: np.ndarray | None = None, max_bright_hole: float = 0.0
+) -> np.ndarray:
+    """``mask`` with its holes of at most ``max_hole`` pixels filled (``mask`` itself when none is).
+
+    With ``intensity``, also its holes of at most ``max_bright_hole`` pixels whose mean intensity
+    is at least ``HOLE_CONTRAST`` of the way from the mean outside ``mask`` and its holes to the
+    mean of ``mask``.
+    """
     from scipy import ndimage
 
     background, n = ndimage.label(~mask)
     hole = _enclosed(background, n)
     if not hole.any():
         return mask
-    small = hole & (np.bincount(background.ravel(), minlength=n + 1) <= max_hole)
-    return mask | small[background] if small.any() else mask
+    sizes = np.bincount(background.ravel(), minlength=n + 1)
+    filled = hole & (sizes <= max_hole)
+    outside = None if intensity is None else ~mask & ~hole[background]
+    if outside is not None and outside.any():
+        low, high = float(intensity[outside].mean()), float(intensity[mask].mean())
+        means = np.bincount(background.ravel(), intensity.ravel(), n + 1) / np.maximum(1, sizes)
+        filled |= hole & (sizes <= max_bright_hole) & (means >= low + HOLE_CONTRAST * (high - low))
+    return mask | filled[background] if filled.any() else mask
 
 
 def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
