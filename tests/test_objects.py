@@ -100,8 +100,8 @@ def test_nuclei_on_tissue_that_the_class_took_in_are_counted_and_textured_nuclei
     tissue = (yy > 20) & (yy < 220) & (xx > 20) & (xx < 300)  # dim tissue on a dark background
     centres = [(60 + 60 * i, 60 + 66 * j) for i in range(3) for j in range(4)]
     truth = np.zeros(shape, np.int32)
-    for k, (cy, cx) in enumerate(centres, 1):
-        truth[(yy - cy) ** 2 + (xx - cx) ** 2 < rng.uniform(11, 15) ** 2] = k
+    for k, centre in enumerate(centres, 1):
+        truth[disc(shape, centre, rng.uniform(11, 15))] = k
     image = np.where(truth > 0, 800.0, np.where(tissue, 220.0, 60.0)) + rng.normal(0, 25, shape)
     labels = np.where(tissue, 1, 2).astype(np.uint8)  # the nuclei class took in the whole tissue
     objects = split_instances(labels, [1], image=image)
@@ -111,8 +111,8 @@ def test_nuclei_on_tissue_that_the_class_took_in_are_counted_and_textured_nuclei
 
     # Nuclei whose dim rim stands out from the background: the rim stays in them.
     core = np.zeros(shape, bool)
-    for cy, cx in centres:
-        core |= (yy - cy) ** 2 + (xx - cx) ** 2 < 7**2
+    for centre in centres:
+        core |= disc(shape, centre, 7)
     spots = core & (rng.random(shape) < 0.5)
     textured = np.where(spots, 900.0, np.where(truth > 0, 520.0, 60.0)) + rng.normal(0, 25, shape)
     whole = split_instances(np.where(truth > 0, 1, 2).astype(np.uint8), [1], image=textured, refine_boundaries=False)
@@ -127,13 +127,11 @@ def test_textured_nuclei_whose_dim_interior_the_class_left_out_stay_whole_and_da
 
     shape = (200, 260)
     rng = np.random.default_rng(2)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
     truth = np.zeros(shape, np.int32)
     rim = np.zeros(shape, bool)
-    for k, (cy, cx) in enumerate([(50 + 100 * i, 45 + 57 * j) for i in range(2) for j in range(4)], 1):
-        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
-        truth[d2 < 20**2] = k
-        rim |= (d2 < 20**2) & (d2 >= 7**2)
+    for k, centre in enumerate([(50 + 100 * i, 45 + 57 * j) for i in range(2) for j in range(4)], 1):
+        truth[disc(shape, centre, 20)] = k
+        rim |= disc(shape, centre, 20) & ~disc(shape, centre, 7)
     # Bright chromatin at the rim, a dim interior (brighter than the background) that the class left out.
     image = np.where(rim, 900.0, np.where(truth > 0, 420.0, 80.0)) + rng.normal(0, 25, shape)
     objects = split_instances(np.where(rim, 1, 2).astype(np.uint8), [1], image=image)
@@ -142,10 +140,9 @@ def test_textured_nuclei_whose_dim_interior_the_class_left_out_stay_whole_and_da
 
     # Five touching nuclei around a dark gap of about half a nucleus: the gap stays background.
     ring = np.zeros((120, 120), np.int32)
-    yy, xx = np.mgrid[:120, :120]
     for k in range(5):
-        cy, cx = 60 + 24.5 * np.sin(2 * np.pi * k / 5), 60 + 24.5 * np.cos(2 * np.pi * k / 5)
-        ring[((yy - cy) ** 2 + (xx - cx) ** 2 < 15**2) & (ring == 0)] = k + 1
+        centre = (60 + 24.5 * np.sin(2 * np.pi * k / 5), 60 + 24.5 * np.cos(2 * np.pi * k / 5))
+        ring[disc(ring.shape, centre, 15) & (ring == 0)] = k + 1
     gap = ndimage.binary_fill_holes(ring > 0) & (ring == 0)
     assert 0.4 * np.pi * 15**2 < gap.sum() < np.pi * 15**2
     image = np.where(ring > 0, 900.0, 80.0) + rng.normal(0, 25, ring.shape)
